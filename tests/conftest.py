@@ -1,0 +1,22 @@
+"""Test-wide setup: offscreen Qt, one torch thread, and a check that no test leaves a child process."""
+import multiprocessing
+import os
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+os.environ.setdefault("CONVSCOPE_NO_AUTOSAVE_PROMPT", "1")
+
+import pytest
+import torch
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_child_processes():
+    before = {p.pid for p in multiprocessing.active_children()}
+    yield
+    left = [p for p in multiprocessing.active_children() if p.pid not in before]
+    for proc in left:
+        proc.kill()
+        proc.join(5)
+    assert not left, f"test left child processes running: {left}"

@@ -1,0 +1,39 @@
+"""Qt hygiene: a test that leaves a QThread running or a QTimer active fails (napari's approach)."""
+import pytest
+from PySide6.QtCore import QThread, QTimer
+
+
+@pytest.fixture(autouse=True)
+def no_dangling_qthreads_or_timers(monkeypatch, qapp):
+    threads: list[QThread] = []
+    timers: list[QTimer] = []
+    thread_start = QThread.start
+    timer_start = QTimer.start
+
+    def record_thread(self, *args):
+        threads.append(self)
+        return thread_start(self, *args)
+
+    def record_timer(self, *args):
+        timers.append(self)
+        return timer_start(self, *args)
+
+    monkeypatch.setattr(QThread, "start", record_thread)
+    monkeypatch.setattr(QTimer, "start", record_timer)
+    yield
+    qapp.processEvents()
+    running = [t for t in threads if _alive(t) and t.isRunning()]
+    active = [t for t in timers if _alive(t) and t.isActive()]
+    for t in active:
+        t.stop()
+    for t in running:
+        t.quit()
+        t.wait(2000)
+    assert not running, f"test left {len(running)} QThread(s) running"
+    assert not active, f"test left {len(active)} QTimer(s) active"
+
+
+def _alive(obj) -> bool:
+    import shiboken6
+
+    return shiboken6.isValid(obj)
