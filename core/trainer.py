@@ -1,0 +1,288 @@
+"""Training one batch at a time, so a caller can run, pause, single-step or stop at any batch boundary."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.data import Dataset
+
+
+class DivergedError(RuntimeError):
+    """The loss became NaN or infinite; the weights were put back to the last good step."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    optimizer: str = "sgd"
+    lr: float = 0.05
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    batch_size: int = 64
+    epochs: int = 5
+    seed: int = 0
+    augment: bool = False
+
+    def __post_init__(self) -> None:
+        if self.optimizer not in ("sgd", "adam"):
+            raise ValueError(f"unknown optimizer '{self.optimizer}': choose 'sgd' or 'adam'")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ValueError(f"the learning rate must be a positive number, not {self.lr}")
+        if self.batch_size < 1:
+            raise ValueError(f"the batch size must be at least 1, not {self.batch_size}")
+        if self.epochs < 1:
+            raise ValueError(f"the number of epochs must be at least 1, not {self.epochs}")
+        if self.weight_decay < 0:
+            raise ValueError(f"weight decay cannot be negative ({self.weight_decay})")
+
+
+@dataclass
+class MetricsHistory:
+    """Per-step loss and batch accuracy, test accuracy per epoch (or on demand), as plain lists."""
+
+    steps: list[int] = field(default_factory=list)
+    loss: list[float] = field(default_factory=list)
+    accuracy: list[float] = field(default_factory=list)
+    test_steps: list[int] = field(default_factory=list)
+    test_accuracy: list[float] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, list]:
+        return {k: list(v) for k, v in self.__dict__.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "MetricsHistory":
+        return cls(**{k: [type_(x) for x in data.get(k, [])] for k, type_ in _HISTORY_TYPES.items()})
+
+    def extend(self, other: "MetricsHistory") -> None:
+        for key in _HISTORY_TYPES:
+            getattr(self, key).extend(getattr(other, key))
+
+
+_HISTORY_TYPES = {"steps": int, "loss": float, "accuracy": float, "test_steps": int, "test_accuracy": float}
+
+
+@dataclass(frozen=True)
+class StepResult:
+    step: int
+    epoch: int
+    batch: int
+    batches_per_epoch: int
+    loss: float
+    accuracy: float
+    finished: bool
+
+
+@dataclass(frozen=True)
+class WeightsSnapshot:
+    """A consistent, detached copy of every parameter and buffer, taken between two optimizer steps."""
+
+    step: int
+    state: dict[str, np.ndarray]
+
+
+def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
+    if config.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    return torch.optim.SGD(
+        model.parameters(), lr=config.lr, momentum=config.momentum, weight_decay=config.weight_decay
+    )
+
+
+def _shift_batch(images: torch.Tensor, generator: torch.Generator, max_shift: int = 2) -> torch.Tensor:
+    """Random translations by up to ``max_shift`` pixels: cheap augmentation that helps small data sets."""
+    n, _, h, w = images.shape
+    pad = nn.functional.pad(images, (max_shift,) * 4, value=float(images.amin()))
+    dy, dx = torch.randint(0, 2 * max_shift + 1, (2,), generator=generator).tolist()
+    return pad[:, :, dy : dy + h, dx : dx + w].contiguous()
+
+
+class Trainer:
+    """Owns the model, optimizer and history; every change to the weights happens inside ``step()``."""
+
+    def __init__(self, model: nn.Module, train: Dataset, test: Dataset | None, config: TrainConfig) -> None:
+        if len(train) == 0:
+            raise ValueError("the training set is empty")
+        self.model = model
+        self.train_set = train
+        self.test_set = test
+        self.config = config
+        self.history = MetricsHistory()
+        self.optimizer = make_optimizer(model, config)
+        self._images = torch.from_numpy(np.ascontiguousarray(train.images, dtype=np.float32))
+        self._labels = torch.from_numpy(np.asarray(train.labels, dtype=np.int64))
+        self._generator = torch.Generator().manual_seed(config.seed)
+        self._order = torch.randperm(len(train), generator=self._generator)
+        self._lock = threading.Lock()
+        self._last_good = self._copy_state()
+        self.step_count = 0
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return math.ceil(len(self.train_set) / self.config.batch_size)
+
+    @property
+    def total_steps(self) -> int:
+        return self.batches_per_epoch * self.config.epochs
+
+    @property
+    def epoch(self) -> int:
+        return self.step_count // self.batches_per_epoch
+
+    @property
+    def finished(self) -> bool:
+        return self.step_count >= self.total_steps
+
+    def set_lr(self, lr: float) -> None:
+        self.config = replace(self.config, lr=lr)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def step(self) -> StepResult:
+        """One batch: forward, backward, optimizer step. Raises DivergedError (weights restored) on NaN/inf."""
+        batch_index = self.step_count % self.batches_per_epoch
+        if batch_index == 0 and self.step_count > 0:
+            self._order = torch.randperm(len(self.train_set), generator=self._generator)
+        start = batch_index * self.config.batch_size
+        idx = self._order[start : start + self.config.batch_size]
+        images, labels = self._images[idx], self._labels[idx]
+        if self.config.augment:
+            images = _shift_batch(images, self._generator)
+        self.model.train()
+        with self._lock:
+            self.optimizer.zero_grad(set_to_none=True)
+            logits = self.model(images)
+            loss = self.loss_fn(logits, labels)
+            loss_value = float(loss)
+            if not math.isfinite(loss_value):
+                self._restore_last_good()
+                raise DivergedError(self._divergence_message(loss_value))
+            loss.backward()
+            self.optimizer.step()
+            if not self._weights_finite():
+                self._restore_last_good()
+                raise DivergedError(self._divergence_message(float("nan"), weights=True))
+            self.step_count += 1
+            if self.step_count % 20 == 0 or self.step_count == self.total_steps:
+                self._last_good = self._copy_state()
+        accuracy = float((logits.argmax(1) == labels).float().mean())
+        self.history.steps.append(self.step_count)
+        self.history.loss.append(loss_value)
+        self.history.accuracy.append(accuracy)
+        end_of_epoch = self.step_count % self.batches_per_epoch == 0
+        if end_of_epoch and self.test_set is not None:
+            self.record_test_accuracy()
+        return StepResult(
+            step=self.step_count,
+            epoch=self.epoch,
+            batch=batch_index + 1,
+            batches_per_epoch=self.batches_per_epoch,
+            loss=loss_value,
+            accuracy=accuracy,
+            finished=self.finished,
+        )
+
+    def _divergence_message(self, loss: float, weights: bool = False) -> str:
+        what = "the weights became NaN or infinite" if weights else f"the loss became {loss}"
+        return (
+            f"training diverged at step {self.step_count + 1}: {what} (learning rate {self.config.lr:g}). "
+            f"The weights were restored to step {self._last_good_step}; try a smaller learning rate."
+        )
+
+    def _weights_finite(self) -> bool:
+        return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
+
+    def _copy_state(self) -> dict:
+        self._last_good_step = getattr(self, "step_count", 0)
+        return {
+            "model": {k: v.detach().clone() for k, v in self.model.state_dict().items()},
+            "optimizer": _clone_tree(self.optimizer.state_dict()),
+        }
+
+    def _restore_last_good(self) -> None:
+        self.model.load_state_dict(self._last_good["model"])
+        self.optimizer.load_state_dict(_clone_tree(self._last_good["optimizer"]))
+        self.step_count = self._last_good_step
+        del self.history.steps[self._history_length_at(self.step_count) :]
+        keep = len(self.history.steps)
+        del self.history.loss[keep:]
+        del self.history.accuracy[keep:]
+
+    def _history_length_at(self, step: int) -> int:
+        return int(np.searchsorted(np.asarray(self.history.steps), step, side="right"))
+
+    def evaluate(self, dataset: Dataset | None = None, batch_size: int = 500) -> tuple[float, np.ndarray]:
+        """Accuracy and predicted labels on a data set (the test set by default), in eval mode."""
+        dataset = dataset or self.test_set
+        if dataset is None:
+            raise ValueError("there is no test set to evaluate on")
+        return evaluate(self.model, dataset, batch_size)
+
+    def record_test_accuracy(self) -> float:
+        accuracy, _ = self.evaluate()
+        self.history.test_steps.append(self.step_count)
+        self.history.test_accuracy.append(accuracy)
+        return accuracy
+
+    def snapshot(self) -> WeightsSnapshot:
+        """Safe to call from another thread: it waits for the current optimizer step to finish."""
+        with self._lock:
+            state = {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
+            return WeightsSnapshot(step=self.step_count, state=state)
+
+
+def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 500) -> tuple[float, np.ndarray]:
+    was_training = model.training
+    model.eval()
+    predictions = []
+    try:
+        with torch.no_grad():
+            for start in range(0, len(dataset), batch_size):
+                batch = torch.from_numpy(np.ascontiguousarray(dataset.images[start : start + batch_size]))
+                predictions.append(model(batch).argmax(1).numpy())
+    finally:
+        model.train(was_training)
+    predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)
+    accuracy = float((predicted == dataset.labels).mean()) if len(predicted) else 0.0
+    return accuracy, predicted
+
+
+def confusion_matrix(labels: np.ndarray, predicted: np.ndarray, num_classes: int) -> np.ndarray:
+    """Rows are true classes, columns predicted classes."""
+    matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels), np.asarray(predicted)), 1)
+    return matrix
+
+
+def _clone_tree(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, dict):
+        return {k: _clone_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone_tree(v) for v in value]
+    return value
+
+
+class Stopwatch:
+    """Samples per second and time left, smoothed over the run so far."""
+
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.samples = 0
+
+    def add(self, samples: int) -> None:
+        self.samples += samples
+
+    def rate(self) -> float:
+        elapsed = time.perf_counter() - self.start
+        return self.samples / elapsed if elapsed > 0 else 0.0
+
+    def eta(self, samples_left: int) -> float:
+        rate = self.rate()
+        return samples_left / rate if rate > 0 else float("inf")
