@@ -1,0 +1,161 @@
+"""A horizontal strip of the network's layers, one chip each, to pick the layer the other views show."""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QKeyEvent
+from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QSizePolicy, QToolButton, QWidget
+
+# One colour per family of layer, so the conv / pool / fc rhythm of the network is visible at a glance.
+KIND_COLOURS: dict[str, str] = {
+    "input": "#607d8b",
+    "conv": "#1e6fb8",
+    "pool": "#2e8b57",
+    "pooling": "#2e8b57",
+    "relu": "#d9822b",
+    "tanh": "#d9822b",
+    "sigmoid": "#d9822b",
+    "bn": "#8d6e63",
+    "dropout": "#78909c",
+    "flatten": "#5c6bc0",
+    "fc": "#7b3fa0",
+    "softmax": "#c0392b",
+}
+OTHER_KIND_COLOUR = "#546e7a"
+CURRENT_BORDER_COLOUR = "#ffd54a"
+
+
+@dataclass(frozen=True)
+class LayerChip:
+    """What one chip shows about a layer; built by the main window from the engine's layer facts."""
+
+    name: str
+    kind: str
+    shape: str
+    rf: str
+    tooltip: str
+
+
+class LayerStrip(QWidget):
+    """Layer picker: click a chip, use the ◀ ▶ buttons, or Left/Right while the strip has focus.
+
+    Chips are rebuilt only by set_layers (a new model); moving the selection only restyles them.
+    """
+
+    layerSelected = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setObjectName("layerStrip")
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
+        self._chips: list[QPushButton] = []
+        self._current = -1
+
+        self.previous_button = self._arrow_button("◀", "Previous layer (Left arrow)", -1)
+        self.next_button = self._arrow_button("▶", "Next layer (Right arrow)", +1)
+
+        self._chip_row = QWidget()
+        self._chip_layout = QHBoxLayout(self._chip_row)
+        self._chip_layout.setContentsMargins(2, 2, 2, 2)
+        self._chip_layout.setSpacing(4)
+        self._chip_layout.addStretch(1)
+        self._scroll = QScrollArea()
+        self._scroll.setWidget(self._chip_row)
+        self._scroll.setWidgetResizable(True)
+        self._scroll.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self._scroll.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self._scroll.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.previous_button)
+        layout.addWidget(self._scroll, 1)
+        layout.addWidget(self.next_button)
+        self._update_arrows()
+
+    def set_layers(self, chips: Sequence[LayerChip], current: int = 0) -> None:
+        """Replace the chips (a new model) and select `current`, clamped; does not emit layerSelected."""
+        for chip in self._chips:
+            self._chip_layout.removeWidget(chip)
+            chip.deleteLater()
+        self._chips = [self._make_chip(index, chip) for index, chip in enumerate(chips)]
+        for chip in self._chips:
+            self._chip_layout.insertWidget(self._chip_layout.count() - 1, chip)
+        tallest = max((chip.sizeHint().height() for chip in self._chips), default=0)
+        self._scroll.setFixedHeight(tallest + self._scroll.horizontalScrollBar().sizeHint().height() + 8)
+        self._current = self._clamp(current)
+        self._show_current()
+
+    def set_current(self, index: int) -> None:
+        """Select a layer, clamped to the chips there are; emits layerSelected only if it changed."""
+        index = self._clamp(index)
+        changed = index != self._current
+        self._current = index
+        self._show_current()
+        if changed:
+            self.layerSelected.emit(index)
+
+    def current_index(self) -> int:
+        """The selected layer, or -1 while there are no layers."""
+        return self._current
+
+    def step(self, delta: int) -> None:
+        if self._chips:
+            self.set_current(self._current + delta)
+
+    def chip_widget(self, index: int) -> QWidget:
+        if not 0 <= index < len(self._chips):
+            raise IndexError(f"no layer chip {index}: the strip has {len(self._chips)} layers")
+        return self._chips[index]
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Left:
+            self.step(-1)
+        elif event.key() == Qt.Key.Key_Right:
+            self.step(+1)
+        else:
+            super().keyPressEvent(event)
+
+    def _clamp(self, index: int) -> int:
+        return min(max(index, 0), len(self._chips) - 1)
+
+    def _arrow_button(self, text: str, tooltip: str, delta: int) -> QToolButton:
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tooltip)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        button.clicked.connect(lambda: self.step(delta))
+        return button
+
+    def _make_chip(self, index: int, chip: LayerChip) -> QPushButton:
+        button = QPushButton(f"{chip.name}\n{chip.shape}\n{chip.rf}")
+        button.setObjectName(f"layerChip{index}")
+        button.setToolTip(chip.tooltip)
+        button.setCheckable(True)
+        button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        colour = KIND_COLOURS.get(chip.kind.lower(), OTHER_KIND_COLOUR)
+        button.setStyleSheet(
+            f"QPushButton {{ background: {colour}; color: white; border: 3px solid {colour};"
+            " border-radius: 6px; padding: 3px 8px; }"
+            f" QPushButton:checked {{ border-color: {CURRENT_BORDER_COLOUR}; font-weight: bold; }}"
+        )
+        button.clicked.connect(lambda: self._chip_clicked(index))
+        return button
+
+    def _chip_clicked(self, index: int) -> None:
+        self.setFocus(Qt.FocusReason.MouseFocusReason)
+        self.set_current(index)
+
+    def _show_current(self) -> None:
+        """Restyle every chip, since a click on the current chip toggles its checked state off."""
+        for index, chip in enumerate(self._chips):
+            chip.setChecked(index == self._current)
+        if self._current >= 0:
+            self._scroll.ensureWidgetVisible(self._chips[self._current])
+        self._update_arrows()
+
+    def _update_arrows(self) -> None:
+        self.previous_button.setEnabled(self._current > 0)
+        self.next_button.setEnabled(0 <= self._current < len(self._chips) - 1)
