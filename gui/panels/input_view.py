@@ -114,12 +114,17 @@ class InputView(QWidget):
         self.caption.setText(text)
 
     def show_receptive_field(self, box: Box, full_box: Box, erf: np.ndarray | None) -> None:
-        """Outline what one unit sees: `box` inside the image (solid), `full_box` including padding (dashed)."""
-        box = _checked_box("box", box)
-        full_box = _checked_box("full_box", full_box)
+        """Outline what one unit sees: `box` inside the image (solid), `full_box` including padding (dashed).
+
+        `box` may be empty (bottom == top or right == left) for a unit that sees only padding;
+        then only the dashed outline is drawn.
+        """
+        box = _checked_box("box", box, allow_empty=True)
+        full_box = _checked_box("full_box", full_box, allow_empty=False)
         top, left, bottom, right = box
         full_top, full_left, full_bottom, full_right = full_box
-        if not (full_top <= top and full_left <= left and bottom <= full_bottom and right <= full_right):
+        in_image = bottom > top and right > left
+        if in_image and not (full_top <= top and full_left <= left and bottom <= full_bottom and right <= full_right):
             raise ValueError(f"box {box} must lie inside full_box {full_box} (it is full_box clipped to the image)")
         if self._model_shape is not None:
             height, width = self._model_shape
@@ -128,7 +133,7 @@ class InputView(QWidget):
         heat = None if erf is None else self._checked_erf(erf)
         self.rf_rect.setRect(_box_rect(box))
         self.full_rf_rect.setRect(_box_rect(full_box))
-        self.rf_rect.show()
+        self.rf_rect.setVisible(in_image)
         self.full_rf_rect.setVisible(full_box != box)
         if heat is None:
             self.erf_item.clear()
@@ -146,12 +151,14 @@ class InputView(QWidget):
         self._fit_model_view()
 
     def receptive_field_box(self) -> Box | None:
-        """The in-image box as drawn, read back from the rectangle item."""
+        """The in-image box as drawn, read back from the solid rectangle item."""
         return _rect_box(self.rf_rect.rect()) if self.rf_rect.isVisible() else None
 
     def full_receptive_field_box(self) -> Box | None:
-        """The unclipped box as drawn (the dashed outline is hidden when nothing lies on padding)."""
-        return _rect_box(self.full_rf_rect.rect()) if self.rf_rect.isVisible() else None
+        """The unclipped box as drawn: the dashed outline, or the solid one when nothing lies on padding."""
+        if self.full_rf_rect.isVisible():
+            return _rect_box(self.full_rf_rect.rect())
+        return self.receptive_field_box()
 
     def _checked_erf(self, erf: np.ndarray) -> np.ndarray:
         heat = np.array(erf, dtype=np.float32, copy=True)
@@ -169,7 +176,7 @@ class InputView(QWidget):
             return
         height, width = self._model_shape
         frame = QRectF(0, 0, width, height)
-        if self.rf_rect.isVisible():
+        if self.full_rf_rect.isVisible():
             frame = frame.united(self.full_rf_rect.rect())
         self.model_view.setRange(rect=frame, padding=0.02)
 
@@ -228,12 +235,12 @@ def _display_model_input(model_input: np.ndarray) -> np.ndarray:
     return tensor.transpose(1, 2, 0).copy()
 
 
-def _checked_box(label: str, box: Box) -> Box:
+def _checked_box(label: str, box: Box, allow_empty: bool) -> Box:
     values = tuple(box)
     if len(values) != 4 or not all(isinstance(v, (int, np.integer)) for v in values):
         raise ValueError(f"{label} must be four integers (top, left, bottom, right), got {box!r}")
     top, left, bottom, right = (int(v) for v in values)
-    if bottom <= top or right <= left:
+    if bottom < top or right < left or (not allow_empty and (bottom == top or right == left)):
         raise ValueError(f"{label} {box!r} is empty: bottom must exceed top and right must exceed left")
     return top, left, bottom, right
 

@@ -8,12 +8,11 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QSizePolicy, QToolButton, QWidget
 
-# One colour per family of layer, so the conv / pool / fc rhythm of the network is visible at a glance.
+# One colour per family of the engine's layer kinds, so the conv / pool / fc rhythm shows at a glance.
 KIND_COLOURS: dict[str, str] = {
-    "input": "#607d8b",
     "conv": "#1e6fb8",
-    "pool": "#2e8b57",
-    "pooling": "#2e8b57",
+    "maxpool": "#2e8b57",
+    "avgpool": "#2e8b57",
     "relu": "#d9822b",
     "tanh": "#d9822b",
     "sigmoid": "#d9822b",

@@ -147,6 +147,15 @@ def test_receptive_field_reaching_onto_padding(view, digit):
     assert view.erf_item.image is None and not view.erf_item.isVisible()
 
 
+def test_unit_that_sees_only_padding_gets_just_the_dashed_outline(view, digit):
+    view.set_images(digit, downsampled(digit))
+    view.show_receptive_field((0, 0, 0, 0), (-6, -6, -1, -1), None)
+    assert view.receptive_field_box() is None
+    assert not view.rf_rect.isVisible()
+    assert view.full_receptive_field_box() == (-6, -6, -1, -1)
+    assert view_contains(view.model_view, QRectF(-6, -6, 34, 34))
+
+
 def test_clear_receptive_field_restores_the_view(view, digit):
     view.set_images(digit, downsampled(digit))
     view.show_receptive_field((20, 20, 28, 28), (20, 20, 34, 34), gaussian_erf((27, 27)))
@@ -184,7 +193,8 @@ def test_new_input_size_or_no_input_drops_the_overlay(view, digit):
         ((0, 0, 4, 5), (1, 0, 4, 5), None, "inside full_box"),
         ((-1, 0, 4, 5), (-3, -2, 4, 5), None, "clipped to the 28x28"),
         ((20, 20, 30, 30), (20, 20, 30, 30), None, "clipped to the 28x28"),
-        ((5, 5, 5, 9), (5, 5, 5, 9), None, "empty"),
+        ((5, 5, 5, 9), (5, 5, 5, 9), None, "full_box .* is empty"),
+        ((5, 5, 3, 9), (0, 0, 10, 10), None, "box .* is empty"),
         ((0, 0, 4), (0, 0, 4, 5), None, "four integers"),
         ((0.5, 0, 4, 5), (0, 0, 4, 5), None, "four integers"),
         ((0, 0, 4, 5), (0, 0, 4, 5), np.zeros((14, 14)), r"\(14, 14\)"),

@@ -8,7 +8,7 @@ from gui.panels.layer_strip import KIND_COLOURS, OTHER_KIND_COLOUR, LayerChip, L
 LENET_CHIPS = [
     LayerChip("conv1", "conv", "8x24x24", "RF 5", TOOLTIPS["conv"]),
     LayerChip("relu1", "relu", "8x24x24", "RF 5", TOOLTIPS["relu"]),
-    LayerChip("pool1", "pool", "8x12x12", "RF 6", TOOLTIPS["pooling"]),
+    LayerChip("pool1", "maxpool", "8x12x12", "RF 6", TOOLTIPS["pooling"]),
     LayerChip("conv2", "conv", "16x8x8", "RF 14", TOOLTIPS["conv"]),
     LayerChip("fc", "fc", "10", "RF all", TOOLTIPS["fc"]),
 ]
