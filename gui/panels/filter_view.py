@@ -71,7 +71,8 @@ class FilterView(QWidget):
         weights = np.asarray(weights)
         if weights.ndim != 4 or weights.size == 0:
             raise FilterShapeError(
-                f"{layer_name or 'layer'}: filters must be (out_channels, in_channels, kh, kw), got shape {weights.shape}"
+                f"{layer_name or 'layer'}: filters must be (out_channels, in_channels, kh, kw), "
+                f"got shape {weights.shape}"
             )
         if not np.issubdtype(weights.dtype, np.number) or np.iscomplexobj(weights):
             raise FilterShapeError(f"{layer_name or 'layer'}: filters must be real numbers, got dtype {weights.dtype}")
