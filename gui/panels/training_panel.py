@@ -250,8 +250,13 @@ class TrainingPanel(QWidget):
         self._presets_box.clear()
         self._presets_box.addItems(list(presets))
         self._presets_box.setCurrentText(current)
+        self.set_architecture_text(presets[current])
+
+    def set_architecture_text(self, text: str) -> None:
+        """Show an architecture the app loaded itself (a preset, a checkpoint) without reporting it as an edit."""
+        self._edit_timer.stop()
         self._editor.blockSignals(True)
-        self._editor.setPlainText(presets[current])
+        self._editor.setPlainText(text)
         self._editor.blockSignals(False)
 
     def architecture_text(self) -> str:

@@ -53,6 +53,14 @@ def test_set_presets_shows_the_current_text_without_reporting_an_edit(panel, qtb
     assert panel.architecture_text() == PRESETS["LeNet-ish"]
 
 
+def test_loaded_architecture_text_is_shown_but_not_reported_as_an_edit(panel, qtbot):
+    editor = panel.findChild(QPlainTextEdit)
+    with qtbot.assertNotEmitted(panel.architectureEdited, wait=EDIT_WAIT):
+        qtbot.keyClicks(editor, " -> RELU")  # a pending edit is superseded by the loaded text
+        panel.set_architecture_text(PRESETS["LeNet-ish"])
+    assert panel.architecture_text() == PRESETS["LeNet-ish"]
+
+
 def test_unknown_current_preset_is_a_clear_error(panel):
     with pytest.raises(KeyError, match="'VGG' is not among the presets"):
         panel.set_presets(PRESETS, "VGG")
