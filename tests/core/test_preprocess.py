@@ -92,7 +92,9 @@ def test_normalization_refuses_the_wrong_channel_count():
 
 def test_upscaled_real_digits_come_back_as_themselves(real_digits):
     images, _ = real_digits
-    similarities = [cosine(mnist_style(np.kron(digit, np.ones((6, 6), np.uint8))), digit / 255.0) for digit in images]
+    similarities = [
+        cosine(mnist_style(np.kron(digit, np.ones((6, 6), np.uint8))), digit / 255.0) for digit in images
+    ]
     assert np.mean(similarities) > 0.98
     assert min(similarities) > 0.8
 
@@ -145,7 +147,12 @@ def test_blank_drawing_gives_none(blank):
 
 @pytest.mark.parametrize(
     ("drawing", "problem"),
-    [(np.zeros((4, 4, 3)), "2-D"), (np.zeros((0, 5)), "2-D"), (np.full((4, 4), np.nan), "NaN"), (np.array([["a"]]), "numbers")],
+    [
+        (np.zeros((4, 4, 3)), "2-D"),
+        (np.zeros((0, 5)), "2-D"),
+        (np.full((4, 4), np.nan), "NaN"),
+        (np.array([["a"]]), "numbers"),
+    ],
 )
 def test_bad_drawing_is_refused(drawing, problem):
     with pytest.raises(ValueError, match=problem):
@@ -177,7 +184,8 @@ def test_colour_image_becomes_luminance_for_a_one_channel_model():
     gray = rng.random((30, 40)).astype(np.float32) * 0.4
     rgb = np.stack([gray] * 3, axis=-1)
     shape, normalization = (1, 16, 16), Normalization((0.2,), (0.3,))
-    np.testing.assert_allclose(image_to_input(rgb, shape, normalization), image_to_input(gray, shape, normalization), atol=1e-5)
+    from_rgb, from_gray = image_to_input(rgb, shape, normalization), image_to_input(gray, shape, normalization)
+    np.testing.assert_allclose(from_rgb, from_gray, atol=1e-5)
     red = np.zeros((30, 40, 3), np.float32)
     red[..., 0] = 1.0
     assert image_to_input(red, shape, normalization) == pytest.approx(np.full(shape, (0.299 - 0.2) / 0.3), abs=1e-4)
