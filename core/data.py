@@ -114,7 +114,7 @@ def load_dataset(
     folder = Path(source)
     if not folder.exists():
         raise DataError(f"unknown dataset {source!r}: use 'mnist', 'xo' or the path of a folder")
-    if _idx_file(folder, split, "images") is not None:
+    if any(_idx_file(folder, either, "images") is not None for either in SPLITS):
         pixels, labels = _idx_arrays(folder, split)
         if (1, *pixels.shape[1:]) == shape:
             return _idx_dataset(folder, split, pixels, labels)
@@ -158,7 +158,7 @@ def load_image_folder(
     """
     shape = _checked_shape(input_shape)
     images, labels, classes, skipped = _read_image_folder(Path(path), shape)
-    chosen = normalization or _measure_normalization(images)
+    chosen = _measure_normalization(images) if normalization is None else normalization
     return Dataset(Path(path).name, _normalize(images, chosen), labels, classes, chosen, skipped)
 
 

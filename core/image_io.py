@@ -76,8 +76,8 @@ def _open_source(source: str | os.PathLike | bytes) -> tuple[str, BinaryIO]:
         if path.stat().st_size == 0:
             raise ImageLoadError(f"{name}: file is empty")
         return name, path.open("rb")
-    except OSError as error:
-        raise ImageLoadError(f"{name}: cannot read file ({error.strerror or error})") from error
+    except (OSError, ValueError) as error:  # ValueError: a path Python cannot use, e.g. with a NUL byte
+        raise ImageLoadError(f"{name}: cannot read file ({getattr(error, 'strerror', None) or error})") from error
 
 
 def _check_size(name: str, image: Image.Image) -> None:

@@ -260,6 +260,10 @@ def test_load_dataset_recognises_an_idx_folder(tmp_path):
     resized = load_dataset(str(tmp_path / "idx"), "test", (3, 32, 32))
     assert resized.images.shape == (12, 3, 32, 32)
     np.testing.assert_array_equal(resized.labels, dataset.labels)
+    for name in ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
+        (tmp_path / "idx" / name).unlink()
+    with pytest.raises(DataError, match="missing t10k-images-idx3-ubyte"):
+        load_dataset(str(tmp_path / "idx"), "test")
 
 
 def test_load_dataset_refuses_unknown_sources_and_splits(tmp_path):

@@ -204,6 +204,11 @@ def test_text_file(tmp_path):
         load_image(path)
 
 
+def test_unusable_path():
+    with pytest.raises(ImageLoadError, match="cannot read file"):
+        load_image("bad\0name.png")
+
+
 def test_wrong_source_type():
     with pytest.raises(ImageLoadError, match="file path or bytes"):
         load_image(12345)
