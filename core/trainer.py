@@ -20,13 +20,14 @@ class DivergedError(RuntimeError):
 @dataclass(frozen=True)
 class TrainConfig:
     optimizer: str = "sgd"
-    lr: float = 0.05
+    lr: float = 0.02
     momentum: float = 0.9
     weight_decay: float = 0.0
     batch_size: int = 64
     epochs: int = 5
     seed: int = 0
     augment: bool = False
+    schedule: str = "constant"
 
     def __post_init__(self) -> None:
         if self.optimizer not in ("sgd", "adam"):
@@ -37,6 +38,8 @@ class TrainConfig:
             raise ValueError(f"the batch size must be at least 1, not {self.batch_size}")
         if self.epochs < 1:
             raise ValueError(f"the number of epochs must be at least 1, not {self.epochs}")
+        if self.schedule not in ("constant", "cosine"):
+            raise ValueError(f"unknown learning-rate schedule '{self.schedule}': choose 'constant' or 'cosine'")
         if self.weight_decay < 0:
             raise ValueError(f"weight decay cannot be negative ({self.weight_decay})")
 
@@ -113,8 +116,8 @@ class Trainer:
         self.config = config
         self.history = MetricsHistory()
         self.optimizer = make_optimizer(model, config)
-        self._images = torch.from_numpy(np.ascontiguousarray(train.images, dtype=np.float32))
-        self._labels = torch.from_numpy(np.asarray(train.labels, dtype=np.int64))
+        self._images = torch.from_numpy(np.array(train.images, dtype=np.float32))
+        self._labels = torch.from_numpy(np.array(train.labels, dtype=np.int64))
         self._generator = torch.Generator().manual_seed(config.seed)
         self._order = torch.randperm(len(train), generator=self._generator)
         self._lock = threading.Lock()
@@ -153,12 +156,14 @@ class Trainer:
         images, labels = self._images[idx], self._labels[idx]
         if self.config.augment:
             images = _shift_batch(images, self._generator)
+        if self.config.schedule == "cosine":
+            self._apply_cosine_lr()
         self.model.train()
         with self._lock:
             self.optimizer.zero_grad(set_to_none=True)
             logits = self.model(images)
             loss = self.loss_fn(logits, labels)
-            loss_value = float(loss)
+            loss_value = float(loss.detach())
             if not math.isfinite(loss_value):
                 self._restore_last_good()
                 raise DivergedError(self._divergence_message(loss_value))
@@ -186,6 +191,12 @@ class Trainer:
             accuracy=accuracy,
             finished=self.finished,
         )
+
+    def _apply_cosine_lr(self) -> None:
+        """Anneal from the configured rate to zero over the run, which settles the final weights."""
+        lr = 0.5 * self.config.lr * (1 + math.cos(math.pi * self.step_count / self.total_steps))
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
 
     def _divergence_message(self, loss: float, weights: bool = False) -> str:
         what = "the weights became NaN or infinite" if weights else f"the loss became {loss}"
@@ -243,7 +254,7 @@ def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 500) -> tuple
     try:
         with torch.no_grad():
             for start in range(0, len(dataset), batch_size):
-                batch = torch.from_numpy(np.ascontiguousarray(dataset.images[start : start + batch_size]))
+                batch = torch.from_numpy(np.array(dataset.images[start : start + batch_size], dtype=np.float32))
                 predictions.append(model(batch).argmax(1).numpy())
     finally:
         model.train(was_training)

@@ -1,0 +1,313 @@
+"""Training in a child process, so nothing the GUI does (and no GIL it holds) slows the optimizer.
+
+The parent sends commands (run, pause, step, stop, ...) over one queue and reads messages back: small
+``Progress`` events that are never dropped, and ``Snapshot``s of the weights that are (the viewer only
+wants the newest one). Every message is made of plain numpy arrays and numbers, copied at a batch
+boundary, so the parent never sees tensors the optimizer is writing.
+"""
+from __future__ import annotations
+
+import math
+import multiprocessing as mp
+import queue
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+
+from core.architecture import ArchitectureError, build_model, parse
+from core.data import DataError, load_dataset
+from core.trainer import DivergedError, MetricsHistory, Stopwatch, TrainConfig, Trainer
+
+_CONTEXT = mp.get_context("spawn")
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """Everything a worker needs to build its own model, data and optimizer."""
+
+    architecture: str
+    dataset: str
+    config: TrainConfig
+    weights: dict[str, np.ndarray] | None = None
+    optimizer_state: dict | None = None
+    history: dict | None = None
+    start_step: int = 0
+    threads: int = 1
+    snapshot_interval: float = 0.1
+
+
+@dataclass(frozen=True)
+class Progress:
+    state: str  # "running", "paused", "finished"
+    step: int
+    total_steps: int
+    epoch: int
+    batch: int
+    batches_per_epoch: int
+    samples_per_s: float
+    eta_s: float
+    new_history: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    step: int
+    weights: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Failure:
+    kind: str  # "diverged", "data", "architecture", "error"
+    message: str
+
+
+@dataclass(frozen=True)
+class FullState:
+    """Weights, optimizer state and the whole history: what a checkpoint needs."""
+
+    step: int
+    weights: dict[str, np.ndarray]
+    optimizer_state: dict
+    history: dict
+    classes: tuple[str, ...]
+    normalization: tuple[tuple[float, ...], tuple[float, ...]]
+
+
+class TrainingProcess:
+    """The parent's handle on one worker process. Not thread-safe: use it from one thread."""
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+        self._commands = _CONTEXT.Queue()
+        self._events = _CONTEXT.Queue()
+        self._snapshots = _CONTEXT.Queue(maxsize=2)
+        self._process = _CONTEXT.Process(
+            target=worker_main,
+            args=(job, self._commands, self._events, self._snapshots),
+            name="convscope-trainer",
+            daemon=True,
+        )
+
+    def start(self) -> None:
+        self._process.start()
+
+    def send(self, command: str, *args) -> None:
+        if self._process.is_alive():
+            self._commands.put((command, *args))
+
+    def is_alive(self) -> bool:
+        return self._process.is_alive()
+
+    def poll_events(self) -> list[Progress | Failure | FullState]:
+        events = []
+        while True:
+            try:
+                events.append(self._events.get_nowait())
+            except queue.Empty:
+                return events
+
+    def newest_snapshot(self) -> Snapshot | None:
+        newest = None
+        while True:
+            try:
+                newest = self._snapshots.get_nowait()
+            except queue.Empty:
+                return newest
+
+    def request_state(self, timeout: float = 10.0) -> FullState | None:
+        """Ask the worker for its full state and wait for it; other events that arrive meanwhile are kept."""
+        self.send("state")
+        deadline = time.monotonic() + timeout
+        kept = []
+        try:
+            while time.monotonic() < deadline and self._process.is_alive():
+                try:
+                    event = self._events.get(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if isinstance(event, FullState):
+                    return event
+                kept.append(event)
+            return None
+        finally:
+            self._pending = getattr(self, "_pending", []) + kept
+
+    def take_pending(self) -> list:
+        pending, self._pending = getattr(self, "_pending", []), []
+        return pending
+
+    def stop(self, timeout: float = 2.0) -> None:
+        """Ask the worker to finish, then make sure it is gone; safe to call twice."""
+        if self._process.is_alive():
+            self._commands.put(("stop",))
+            self._process.join(timeout)
+        if self._process.is_alive():
+            self._process.kill()
+            self._process.join(timeout)
+        for q in (self._commands, self._events, self._snapshots):
+            q.cancel_join_thread()
+            q.close()
+
+
+def worker_main(job: TrainingJob, commands, events, snapshots) -> None:
+    torch.set_num_threads(job.threads)
+    try:
+        trainer = _make_trainer(job)
+    except ArchitectureError as exc:
+        events.put(Failure("architecture", str(exc)))
+        return
+    except DataError as exc:
+        events.put(Failure("data", str(exc)))
+        return
+    except Exception as exc:  # the parent shows it; the app must keep running
+        events.put(Failure("error", f"training could not start: {exc}"))
+        return
+    _Worker(trainer, job, commands, events, snapshots).loop()
+
+
+def _make_trainer(job: TrainingJob) -> Trainer:
+    architecture = parse(job.architecture)
+    train = load_dataset(job.dataset, "train", architecture.input_shape)
+    test = load_dataset(job.dataset, "test", architecture.input_shape)
+    if len(train.classes) != architecture.num_classes:
+        raise DataError(
+            f"the data set has {len(train.classes)} classes but the architecture's last layer has "
+            f"{architecture.num_classes} outputs: change the last FC to FC({len(train.classes)})"
+        )
+    model = build_model(architecture)
+    if job.weights is not None:
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in job.weights.items()})
+    trainer = Trainer(model, train, test, job.config)
+    if job.optimizer_state is not None:
+        trainer.optimizer.load_state_dict(job.optimizer_state)
+        trainer.set_lr(job.config.lr)
+    if job.history:
+        trainer.history = MetricsHistory.from_dict(job.history)
+    trainer.step_count = job.start_step
+    return trainer
+
+
+class _Worker:
+    def __init__(self, trainer: Trainer, job: TrainingJob, commands, events, snapshots) -> None:
+        self.trainer = trainer
+        self.job = job
+        self.commands = commands
+        self.events = events
+        self.snapshots = snapshots
+        self.state = "paused"
+        self.stopwatch = Stopwatch()
+        self.published_history = len(trainer.history.steps)
+        self.published_tests = len(trainer.history.test_steps)
+        self.last_publish = 0.0
+
+    def loop(self) -> None:
+        self._publish(force=True)
+        while True:
+            blocking = self.state != "running"
+            try:
+                command = self.commands.get(timeout=0.2) if blocking else self.commands.get_nowait()
+            except queue.Empty:
+                command = None
+            if command is not None and not self._handle(command):
+                return
+            if self.state == "running":
+                self._train_one()
+
+    def _handle(self, command: tuple) -> bool:
+        name = command[0]
+        if name == "stop":
+            self._publish(force=True)
+            return False
+        if name == "run" and not self.trainer.finished:
+            self.state = "running"
+            self.stopwatch = Stopwatch()
+        elif name == "pause" and self.state == "running":
+            self.state = "paused"
+            self._publish(force=True)
+        elif name == "step":
+            if self.trainer.finished:
+                self._extend_by_one_epoch()
+            self.state = "paused"
+            self._train_one()
+            self._publish(force=True)
+        elif name == "set_lr":
+            self.trainer.set_lr(float(command[1]))
+        elif name == "evaluate":
+            self.trainer.record_test_accuracy()
+            self._publish(force=True)
+        elif name == "state":
+            self.events.put(self._full_state())
+        return True
+
+    def _extend_by_one_epoch(self) -> None:
+        config = self.trainer.config
+        self.trainer.config = TrainConfig(**{**asdict(config), "epochs": self.trainer.epoch + 1})
+
+    def _train_one(self) -> None:
+        try:
+            result = self.trainer.step()
+        except DivergedError as exc:
+            self.state = "paused"
+            self._publish(force=True)
+            self.events.put(Failure("diverged", str(exc)))
+            return
+        self.stopwatch.add(self.trainer.config.batch_size)
+        if result.finished:
+            self.state = "finished"
+            self._publish(force=True)
+        else:
+            self._publish()
+
+    def _publish(self, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self.last_publish < self.job.snapshot_interval:
+            return
+        self.last_publish = now
+        trainer = self.trainer
+        history = trainer.history
+        new_history = {
+            "steps": history.steps[self.published_history :],
+            "loss": history.loss[self.published_history :],
+            "accuracy": history.accuracy[self.published_history :],
+            "test_steps": history.test_steps[self.published_tests :],
+            "test_accuracy": history.test_accuracy[self.published_tests :],
+        }
+        if len(history.steps) < self.published_history:
+            new_history["truncate_to"] = len(history.steps)
+        self.published_history = len(history.steps)
+        self.published_tests = len(history.test_steps)
+        samples_left = (trainer.total_steps - trainer.step_count) * trainer.config.batch_size
+        rate = self.stopwatch.rate() if self.state == "running" else 0.0
+        self.events.put(
+            Progress(
+                state=self.state if not trainer.finished else "finished",
+                step=trainer.step_count,
+                total_steps=trainer.total_steps,
+                epoch=trainer.epoch,
+                batch=trainer.step_count % trainer.batches_per_epoch,
+                batches_per_epoch=trainer.batches_per_epoch,
+                samples_per_s=rate,
+                eta_s=samples_left / rate if rate > 0 else math.inf,
+                new_history=new_history,
+            )
+        )
+        snapshot = trainer.snapshot()
+        try:
+            self.snapshots.put_nowait(Snapshot(step=snapshot.step, weights=snapshot.state))
+        except queue.Full:
+            pass
+
+    def _full_state(self) -> FullState:
+        trainer = self.trainer
+        snapshot = trainer.snapshot()
+        norm = trainer.train_set.normalization
+        return FullState(
+            step=snapshot.step,
+            weights=snapshot.state,
+            optimizer_state=trainer.optimizer.state_dict(),
+            history=trainer.history.to_dict(),
+            classes=trainer.train_set.classes,
+            normalization=(tuple(norm.mean), tuple(norm.std)),
+        )

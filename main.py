@@ -1,0 +1,35 @@
+"""Convscope: look inside a convolutional network while it learns.
+
+`python main.py` opens the window; `train` and `evaluate` work without one.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    from core.cli import add_commands
+
+    parser = argparse.ArgumentParser(prog="convscope", description=__doc__.splitlines()[0])
+    parser.add_argument("--screenshot", metavar="FILE.png", help="render the main window to a PNG and exit")
+    parser.add_argument("--checkpoint", help="open this checkpoint instead of the bundled model")
+    add_commands(parser.add_subparsers(dest="command"))
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command:
+        from core.cli import run
+
+        return run(args)
+    import torch  # noqa: F401  (torch must be imported before the QApplication exists)
+
+    from gui.app import run_app
+
+    return run_app(args.checkpoint, args.screenshot)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

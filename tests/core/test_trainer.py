@@ -1,0 +1,115 @@
+import math
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from core.architecture import PRESETS, build_model
+from core.data import load_mnist_subset, make_xo
+from core.trainer import DivergedError, TrainConfig, Trainer, confusion_matrix
+
+
+@pytest.fixture(scope="module")
+def xo():
+    return make_xo(200, seed=0), make_xo(100, seed=1)
+
+
+def _trainer(data, **config) -> Trainer:
+    torch.manual_seed(0)
+    train, test = data
+    return Trainer(build_model(PRESETS["xo"]), train, test, TrainConfig(**{"batch_size": 20, "lr": 0.05, **config}))
+
+
+def test_step_trains_one_batch_and_records_metrics(xo):
+    trainer = _trainer(xo, epochs=2)
+    before = trainer.snapshot().state["conv1.weight"]
+    result = trainer.step()
+    assert result.step == 1 and result.batch == 1 and result.batches_per_epoch == 10
+    assert trainer.history.steps == [1] and math.isfinite(trainer.history.loss[0])
+    assert not np.array_equal(before, trainer.snapshot().state["conv1.weight"])
+
+
+def test_epoch_end_records_test_accuracy_and_finishes(xo):
+    trainer = _trainer(xo, epochs=2)
+    while not trainer.finished:
+        trainer.step()
+    assert trainer.step_count == 20
+    assert trainer.history.test_steps == [10, 20]
+    assert trainer.history.test_accuracy[-1] > 0.8  # X vs O is easy for this net
+
+
+def test_same_seed_same_run(xo):
+    a, b = _trainer(xo, seed=3), _trainer(xo, seed=3)
+    for _ in range(5):
+        a.step(), b.step()
+    assert a.history.loss == b.history.loss
+    c = _trainer(xo, seed=4)
+    for _ in range(5):
+        c.step()
+    assert c.history.loss != a.history.loss
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_both_optimizers_reduce_loss(xo, optimizer):
+    trainer = _trainer(xo, optimizer=optimizer, lr=0.01 if optimizer == "adam" else 0.05, epochs=5)
+    while not trainer.finished:
+        trainer.step()
+    assert np.mean(trainer.history.loss[-10:]) < np.mean(trainer.history.loss[:10])
+
+
+def test_diverging_run_stops_with_message_and_restores_weights(xo):
+    trainer = _trainer(xo, lr=10.0, epochs=50)
+    with pytest.raises(DivergedError) as caught:
+        for _ in range(500):
+            trainer.step()
+    message = str(caught.value)
+    assert "diverged" in message and "learning rate 10" in message and "restored" in message
+    weights = trainer.snapshot().state
+    assert all(np.isfinite(w).all() for w in weights.values())
+    assert len(trainer.history.steps) == len(trainer.history.loss) == trainer.step_count
+
+
+def test_snapshot_is_consistent_while_another_thread_trains(xo):
+    trainer = _trainer(xo, epochs=20)
+    snapshots = []
+    done = threading.Event()
+
+    def train():
+        while not trainer.finished:
+            trainer.step()
+        done.set()
+
+    worker = threading.Thread(target=train)
+    worker.start()
+    while not done.is_set():
+        snapshots.append(trainer.snapshot())
+    worker.join()
+    assert len(snapshots) > 1
+    steps = [s.step for s in snapshots]
+    assert steps == sorted(steps)
+    snapshot = snapshots[-1]
+    snapshot.state["conv1.weight"][:] = 0  # a copy: mutating it leaves the model alone
+    assert trainer.model.conv1.weight.abs().sum() > 0
+
+
+def test_bad_config_is_refused_with_a_message():
+    with pytest.raises(ValueError, match="learning rate"):
+        TrainConfig(lr=-1)
+    with pytest.raises(ValueError, match="optimizer"):
+        TrainConfig(optimizer="rmsprop")
+    with pytest.raises(ValueError, match="batch size"):
+        TrainConfig(batch_size=0)
+
+
+def test_confusion_matrix_counts_pairs():
+    m = confusion_matrix(np.array([0, 0, 1, 2]), np.array([0, 1, 1, 2]), 3)
+    assert m.tolist() == [[1, 1, 0], [0, 1, 0], [0, 0, 1]]
+
+
+def test_mnist_subset_trains_above_chance_in_one_epoch():
+    torch.manual_seed(0)
+    trainer = Trainer(build_model(PRESETS["lenet"]), load_mnist_subset("train"), load_mnist_subset("test"), TrainConfig(epochs=1))
+    while not trainer.finished:
+        trainer.step()
+    assert trainer.history.test_accuracy[-1] > 0.5  # chance is 0.1

@@ -1,0 +1,69 @@
+import time
+
+import numpy as np
+
+from core.architecture import PRESETS
+from core.trainer import TrainConfig
+from core.training_process import Failure, FullState, Progress, TrainingJob, TrainingProcess
+
+
+def _collect(process: TrainingProcess, until, timeout=60.0):
+    events, snapshots = [], []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        events += process.poll_events()
+        snapshot = process.newest_snapshot()
+        if snapshot is not None:
+            snapshots.append(snapshot)
+        if until(events):
+            break
+        time.sleep(0.02)
+    return events, snapshots
+
+
+def test_worker_runs_pauses_steps_and_stops():
+    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=3, lr=0.05))
+    process = TrainingProcess(job)
+    process.start()
+    try:
+        process.send("step")
+        events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.step == 1 for e in ev))
+        assert any(isinstance(e, Progress) and e.step == 1 and e.state == "paused" for e in events)
+        process.send("run")
+        events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.state == "finished" for e in ev))
+        final = [e for e in events if isinstance(e, Progress)][-1]
+        assert final.state == "finished" and final.step == final.total_steps == 120
+        assert snapshots and snapshots[-1].weights["conv1.weight"].shape == (4, 1, 3, 3)
+        state = process.request_state()
+        assert isinstance(state, FullState) and state.step == 120 and len(state.history["loss"]) == 120
+        assert state.classes == ("X", "O")
+    finally:
+        process.stop()
+    assert not process.is_alive()
+
+
+def test_diverging_learning_rate_reports_failure_with_restored_weights():
+    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=50, lr=10.0))
+    process = TrainingProcess(job)
+    process.start()
+    try:
+        process.send("run")
+        events, _ = _collect(process, lambda ev: any(isinstance(e, Failure) for e in ev))
+        failure = next(e for e in events if isinstance(e, Failure))
+        assert failure.kind == "diverged" and "learning rate 10" in failure.message
+        state = process.request_state()
+        assert all(np.isfinite(w).all() for w in state.weights.values())
+    finally:
+        process.stop()
+
+
+def test_bad_data_source_is_reported_not_raised(tmp_path):
+    job = TrainingJob(PRESETS["lenet"], str(tmp_path / "nowhere"), TrainConfig())
+    process = TrainingProcess(job)
+    process.start()
+    try:
+        events, _ = _collect(process, lambda ev: any(isinstance(e, Failure) for e in ev))
+        failure = next(e for e in events if isinstance(e, Failure))
+        assert failure.kind == "data" and "nowhere" in failure.message
+    finally:
+        process.stop()
