@@ -204,8 +204,12 @@ def _mnist_asset() -> tuple[np.ndarray, np.ndarray]:
 
 @lru_cache(maxsize=None)
 def _mnist_raw(split: str) -> tuple[np.ndarray, np.ndarray]:
+    """One split in a fixed shuffled order: the file is sorted by class, and any prefix of a split
+    (the first samples a user browses, a quick evaluation) should hold every digit."""
     images, labels = _mnist_asset()
-    chosen = _stratified_test_mask(labels) == (split == "test")
+    in_test = _stratified_test_mask(labels)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(labels))
+    chosen = order[in_test[order] == (split == "test")]
     raw_images, raw_labels = images[chosen], labels[chosen]
     raw_images.setflags(write=False)
     raw_labels.setflags(write=False)

@@ -73,6 +73,11 @@ def test_mnist_subset_split_is_stratified_and_complete():
     assert sorted(digit.tobytes() for digit in np.concatenate([train_raw, test_raw])) == everything
 
 
+def test_mnist_subset_is_shuffled_so_any_prefix_holds_every_digit():
+    for split in ("train", "test"):
+        assert set(mnist_subset_raw(split)[1][:60].tolist()) == set(range(10))
+
+
 def test_mnist_subset_is_cached_and_read_only():
     first = load_mnist_subset()
     assert load_mnist_subset("train") is first
