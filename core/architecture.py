@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from torch import nn
@@ -130,6 +131,7 @@ _KIND_OF_KEYWORD = {schema.keyword: kind for kind, schema in _SCHEMAS.items()} |
 _NAME_PREFIX = {"maxpool": "pool", "avgpool": "pool"}
 
 _NUMBER = re.compile(r"[-+]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
+_DIGITS = re.compile(r"[0-9]+")
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _TOKEN = re.compile(r"->|[A-Za-z_][A-Za-z0-9_]*|[-+]?[0-9][0-9.]*|\S")
 _ARROWS = ("->", "\u2192")
@@ -223,12 +225,11 @@ class _Parser:
         self._skip_space()
         count_position = self.pos
         count = self._number()
+        where = f"the repetition count at position {count_position + 1}"
         if not isinstance(count, int):
-            raise self._error(f"the repetition count at position {count_position + 1} must be a whole number",
-                              position=count_position)
+            raise self._error(f"{where} must be a whole number", position=count_position)
         if count < 1:
-            raise self._error(f"the repetition count at position {count_position + 1} must be at least 1, got {count}",
-                              position=count_position)
+            raise self._error(f"{where} must be at least 1, got {count}", position=count_position)
         if len(inner) * count > MAX_LAYERS:
             raise self._error(
                 f"the repetition at position {opening + 1} makes {len(inner) * count} layers, "
@@ -288,7 +289,7 @@ class _Parser:
                     )
                 self.pos += 1
                 self._skip_space()
-            digits = re.compile(r"[0-9]+").match(self.text, self.pos)
+            digits = _DIGITS.match(self.text, self.pos)
             if not digits:
                 raise self._error(f"expected a whole number at position {self.pos + 1}, found {self._token()!r}")
             if len(digits.group()) > 9:
@@ -299,13 +300,7 @@ class _Parser:
         if self.pos == len(self.text) or self.text[self.pos] != ")":
             raise self._error(f"expected ')' at position {self.pos + 1}, found {self._token()!r}")
         self.pos += 1
-        if min(sizes) < 1:
-            raise ArchitectureError(
-                f"INPUT sizes must be at least 1, got {sizes[0]}x{sizes[1]}x{sizes[2]}",
-                token="INPUT",
-                position=start + 1,
-            )
-        return sizes[0], sizes[1], sizes[2]
+        return _checked_shape((sizes[0], sizes[1], sizes[2]), position=start + 1)
 
     def _number(self) -> float | int:
         match = _NUMBER.match(self.text, self.pos)
@@ -370,7 +365,9 @@ def _bind(
                     position=position,
                 )
         if canonical in values:
-            raise ArchitectureError(f"{written} gets {canonical} twice (position {position})", token=key, position=position)
+            raise ArchitectureError(
+                f"{written} gets {canonical} twice (position {position})", token=key, position=position
+            )
         if canonical in schema.floats:
             value = float(value)
         elif not isinstance(value, int):
@@ -412,10 +409,23 @@ def parse(text: str, input_shape: tuple[int, int, int] | None = None) -> Archite
     return architecture
 
 
-def _checked_shape(shape: tuple[int, int, int]) -> tuple[int, int, int]:
-    if len(shape) != 3 or any(not isinstance(v, int) or v < 1 for v in shape):
-        raise ArchitectureError(f"input_shape must be (channels, height, width) with sizes of at least 1, got {shape!r}")
-    return shape[0], shape[1], shape[2]
+def _checked_shape(shape: tuple[int, int, int], position: int | None = None) -> tuple[int, int, int]:
+    if len(shape) != 3 or any(not isinstance(v, int) for v in shape):
+        raise ArchitectureError(
+            f"the input shape must be three whole numbers (channels, height, width), got {shape!r}", token="INPUT"
+        )
+    channels, height, width = shape
+    if min(shape) < 1:
+        raise ArchitectureError(
+            f"INPUT sizes must be at least 1, got {channels}x{height}x{width}", token="INPUT", position=position
+        )
+    if channels * height * width > MAX_VALUES_PER_LAYER:
+        raise ArchitectureError(
+            f"the {channels}x{height}x{width} input has more than {MAX_VALUES_PER_LAYER:,} values",
+            token="INPUT",
+            position=position,
+        )
+    return channels, height, width
 
 
 def _named(written: list[_Written]) -> tuple[list[LayerSpec], list[int | None]]:
@@ -465,10 +475,6 @@ class _Step:
 def _walk(architecture: Architecture, positions: list[int | None] | None = None) -> list[_Step]:
     """Shapes, parameter counts and receptive fields, layer by layer, refusing what cannot run."""
     channels, height, width = _checked_shape(architecture.input_shape)
-    if channels * height * width > MAX_VALUES_PER_LAYER:
-        raise ArchitectureError(
-            f"the {channels}x{height}x{width} input has more than {MAX_VALUES_PER_LAYER:,} values", token="INPUT"
-        )
     shape: tuple[int, ...] = (channels, height, width)
     size, jump, start = 1, 1, 0
     total = 0
@@ -485,6 +491,9 @@ def _walk(architecture: Architecture, positions: list[int | None] | None = None)
         names.add(spec.name)
         if spec.kind not in _SCHEMAS and spec.kind != "flatten":
             raise fail(f"unknown layer kind {spec.kind!r}")
+        expected = tuple(_SCHEMAS[spec.kind].defaults) if spec.kind in _SCHEMAS else ()
+        if tuple(key for key, _ in spec.params) != expected:
+            raise fail(f"expects the parameters {expected}, got {spec.params}")
         out_shape, params, window = _layer_shape(spec, shape, fail)
         if window is not None:
             size, jump, start = rf_step(size, jump, start, *window)
@@ -510,7 +519,9 @@ def _walk(architecture: Architecture, positions: list[int | None] | None = None)
     return steps
 
 
-def _layer_shape(spec: LayerSpec, shape: tuple[int, ...], fail) -> tuple[tuple[int, ...], int, tuple | None]:
+def _layer_shape(
+    spec: LayerSpec, shape: tuple[int, ...], fail: Callable[[str], ArchitectureError]
+) -> tuple[tuple[int, ...], int, tuple[int, int, int, int] | None]:
     """(output shape, parameter count, (kernel, stride, padding, dilation) or None) of one layer."""
     params = dict(spec.params)
     flat = len(shape) == 1
@@ -541,7 +552,8 @@ def _layer_shape(spec: LayerSpec, shape: tuple[int, ...], fail) -> tuple[tuple[i
         out_w = (width + 2 * padding - span) // stride + 1
         if spec.kind == "conv":
             filters = params["filters"]
-            return (filters, out_h, out_w), filters * (channels * kernel * kernel + 1), (kernel, stride, padding, dilation)
+            weights = filters * (channels * kernel * kernel + 1)
+            return (filters, out_h, out_w), weights, (kernel, stride, padding, dilation)
         return (channels, out_h, out_w), 0, (kernel, stride, padding, dilation)
     if spec.kind == "flatten":
         if flat:
@@ -635,7 +647,9 @@ def to_text(model_or_arch: nn.Module | Architecture | str) -> str:
 def _pair(value: int | tuple[int, ...] | str, child: str, what: str) -> int:
     values = (value, value) if isinstance(value, int) else tuple(value)
     if values[0] != values[1]:
-        raise ArchitectureError(f"layer {child!r}: only square {what}s can be written as text, got {value}", layer=child)
+        raise ArchitectureError(
+            f"layer {child!r}: only square {what}s can be written as text, got {value}", layer=child
+        )
     return int(values[0])
 
 
@@ -741,7 +755,10 @@ def _check_sizes(child: str, module: nn.Module, step: _Step) -> None:
     """Refuse a model whose layers disagree with the shapes flowing into them."""
     received = step.input_shape[0]
     expected = {
-        nn.Conv2d: "in_channels", nn.BatchNorm1d: "num_features", nn.BatchNorm2d: "num_features", nn.Linear: "in_features"
+        nn.Conv2d: "in_channels",
+        nn.BatchNorm1d: "num_features",
+        nn.BatchNorm2d: "num_features",
+        nn.Linear: "in_features",
     }.get(type(module))
     flat = len(step.input_shape) == 1
     if (type(module) is nn.BatchNorm2d and flat) or (type(module) is nn.BatchNorm1d and not flat):

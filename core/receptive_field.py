@@ -291,12 +291,17 @@ def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
     return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
-def _window(module: nn.Module, source: torch.Tensor, result: torch.Tensor) -> tuple[tuple[int, int], ...] | None:
+def _window(
+    module: nn.Module, source: torch.Tensor, result: torch.Tensor
+) -> tuple[tuple[int, int], ...] | None:
     """(kernel, stride, padding, dilation) per axis of a sliding-window layer, None for others."""
     if isinstance(module, nn.Conv2d):
         kernel, dilation = _pair(module.kernel_size), _pair(module.dilation)
-        if isinstance(module.padding, str):
-            padding = (0, 0) if module.padding == "valid" else tuple(d * (k - 1) // 2 for k, d in zip(kernel, dilation))
+        if module.padding == "valid":
+            padding = (0, 0)
+        elif module.padding == "same":
+            # torch puts the odd pixel of 'same' padding on the bottom/right, so the top/left is the floor.
+            padding = (dilation[0] * (kernel[0] - 1) // 2, dilation[1] * (kernel[1] - 1) // 2)
         else:
             padding = _pair(module.padding)
         return kernel, _pair(module.stride), padding, dilation

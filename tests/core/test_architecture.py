@@ -164,6 +164,7 @@ def test_impossible_layers_are_refused_by_name(text, message, layer, position):
         ("RELU(3) -> FC(2)", "RELU takes no values", "3", 6),
         ("INPUT(1x28) -> FC(2)", "expected 'x' at position 11", ")", 11),
         ("INPUT(0x28x28) -> FC(2)", "INPUT sizes must be at least 1", "INPUT", 1),
+        ("  INPUT(9x9999x9999) -> FC(2)", "the 9x9999x9999 input has more than", "INPUT", 3),
         ("RELU -> INPUT(1x2x2) -> FC(1)", "INPUT must come first", "INPUT", 9),
         ("FC(123456789012345678) -> FC(2)", "the number at position 4 is too long", "123456789012345678", 4),
     ],
@@ -197,6 +198,11 @@ def test_build_model_refuses_a_hand_made_architecture_that_cannot_run():
     )
     with pytest.raises(ArchitectureError, match="names must be unique"):
         build_model(duplicated)
+    missing_units = Architecture((1, 4, 4), (LayerSpec("flatten", "flatten"), LayerSpec("fc", "fc1")))
+    with pytest.raises(ArchitectureError, match=r"fc1: expects the parameters \('units',\)"):
+        build_model(missing_units)
+    with pytest.raises(ArchitectureError, match="input shape must be three whole numbers"):
+        build_model(Architecture((4, 4), (LayerSpec("flatten", "flatten"), LayerSpec("fc", "fc1", (("units", 2),)))))
 
 
 def test_architecture_of_a_plain_sequential_infers_the_square_input():

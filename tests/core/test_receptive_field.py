@@ -116,6 +116,18 @@ def test_custom_module_uses_qualified_names_and_follows_branches():
     assert not rfs["head"].spatial
 
 
+def test_effective_receptive_field_of_a_custom_module_stays_in_the_analytic_box():
+    torch.manual_seed(2)
+    model = Branchy()
+    rf = by_name(model, (1, 8, 8))["wide"]
+    erf = effective_receptive_field(model, torch.rand(1, 8, 8), "wide", 1, 4, 5)
+    box = unit_box(rf, 4, 5, (8, 8))
+    support = np.argwhere(erf > 0)
+    assert support.min(0).tolist() >= [box.top, box.left]
+    assert support.max(0).tolist() < [box.bottom, box.right]
+    assert erf.max() == pytest.approx(1.0)
+
+
 class HiddenPool(nn.Module):
     def __init__(self) -> None:
         super().__init__()
