@@ -70,7 +70,7 @@ def inspect(model: nn.Module, x: np.ndarray | torch.Tensor, with_filters: bool =
 
     The model's train/eval mode is restored afterwards, so inspecting during training is harmless.
     """
-    tensor = torch.as_tensor(np.asarray(x, dtype=np.float32)).unsqueeze(0)
+    tensor = torch.tensor(np.asarray(x, dtype=np.float32)).unsqueeze(0)
     was_training = model.training
     model.eval()
     try:

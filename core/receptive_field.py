@@ -366,7 +366,7 @@ def _record(name: str, module: nn.Module, result: torch.Tensor, geometry: _Geome
 
 def _image_batch(model: nn.Module, x: np.ndarray | torch.Tensor) -> torch.Tensor:
     """A fresh (1, C, H, W) leaf tensor in the model's dtype, so gradients stop at the image."""
-    image = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x).detach()
+    image = (torch.tensor(np.asarray(x)) if not isinstance(x, torch.Tensor) else x).detach()
     if image.dim() == 2:
         image = image[None, None]
     elif image.dim() == 3:

@@ -123,6 +123,7 @@ class Trainer:
         self._lock = threading.Lock()
         self._last_good = self._copy_state()
         self.step_count = 0
+        self.first_step = 0  # history numbers steps from here, so a resumed run continues its curves
         self.loss_fn = nn.CrossEntropyLoss()
 
     @property
@@ -176,7 +177,7 @@ class Trainer:
             if self.step_count % 20 == 0 or self.step_count == self.total_steps:
                 self._last_good = self._copy_state()
         accuracy = float((logits.argmax(1) == labels).float().mean())
-        self.history.steps.append(self.step_count)
+        self.history.steps.append(self.first_step + self.step_count)
         self.history.loss.append(loss_value)
         self.history.accuracy.append(accuracy)
         end_of_epoch = self.step_count % self.batches_per_epoch == 0
@@ -201,8 +202,9 @@ class Trainer:
     def _divergence_message(self, loss: float, weights: bool = False) -> str:
         what = "the weights became NaN or infinite" if weights else f"the loss became {loss}"
         return (
-            f"training diverged at step {self.step_count + 1}: {what} (learning rate {self.config.lr:g}). "
-            f"The weights were restored to step {self._last_good_step}; try a smaller learning rate."
+            f"training diverged at step {self.first_step + self.step_count + 1}: {what} "
+            f"(learning rate {self.config.lr:g}). The weights were restored to step "
+            f"{self.first_step + self._last_good_step}; try a smaller learning rate."
         )
 
     def _weights_finite(self) -> bool:
@@ -219,7 +221,7 @@ class Trainer:
         self.model.load_state_dict(self._last_good["model"])
         self.optimizer.load_state_dict(_clone_tree(self._last_good["optimizer"]))
         self.step_count = self._last_good_step
-        del self.history.steps[self._history_length_at(self.step_count) :]
+        del self.history.steps[self._history_length_at(self.first_step + self.step_count) :]
         keep = len(self.history.steps)
         del self.history.loss[keep:]
         del self.history.accuracy[keep:]
@@ -236,7 +238,7 @@ class Trainer:
 
     def record_test_accuracy(self) -> float:
         accuracy, _ = self.evaluate()
-        self.history.test_steps.append(self.step_count)
+        self.history.test_steps.append(self.first_step + self.step_count)
         self.history.test_accuracy.append(accuracy)
         return accuracy
 
@@ -244,7 +246,7 @@ class Trainer:
         """Safe to call from another thread: it waits for the current optimizer step to finish."""
         with self._lock:
             state = {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
-            return WeightsSnapshot(step=self.step_count, state=state)
+            return WeightsSnapshot(step=self.first_step + self.step_count, state=state)
 
 
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 500) -> tuple[float, np.ndarray]:

@@ -33,7 +33,7 @@ class TrainingJob:
     weights: dict[str, np.ndarray] | None = None
     optimizer_state: dict | None = None
     history: dict | None = None
-    start_step: int = 0
+    start_step: int = 0  # the history's last step: a resumed run's curves continue from it
     threads: int = 1
     snapshot_interval: float = 0.1
 
@@ -89,12 +89,14 @@ class TrainingProcess:
             name="convscope-trainer",
             daemon=True,
         )
+        self._pending: list = []
+        self._closed = False
 
     def start(self) -> None:
         self._process.start()
 
     def send(self, command: str, *args) -> None:
-        if self._process.is_alive():
+        if not self._closed and self._process.is_alive():
             self._commands.put((command, *args))
 
     def is_alive(self) -> bool:
@@ -132,23 +134,40 @@ class TrainingProcess:
                 kept.append(event)
             return None
         finally:
-            self._pending = getattr(self, "_pending", []) + kept
+            self._pending.extend(kept)
 
     def take_pending(self) -> list:
-        pending, self._pending = getattr(self, "_pending", []), []
+        pending, self._pending = self._pending, []
         return pending
 
-    def stop(self, timeout: float = 2.0) -> None:
-        """Ask the worker to finish, then make sure it is gone; safe to call twice."""
+    def stop(self, timeout: float = 2.0) -> tuple[list, Snapshot | None]:
+        """Ask the worker to finish, make sure it is gone, and return what it published last.
+
+        The queues are drained while waiting: a worker blocked on a full pipe could not exit
+        otherwise. After a kill nothing more is read, since a message may be cut in half.
+        Safe to call twice; the second call returns nothing.
+        """
+        if self._closed:
+            return [], None
+        events, snapshot = self.take_pending(), None
         if self._process.is_alive():
             self._commands.put(("stop",))
-            self._process.join(timeout)
+        deadline = time.monotonic() + timeout
+        while self._process.is_alive() and time.monotonic() < deadline:
+            events += self.poll_events()
+            snapshot = self.newest_snapshot() or snapshot
+            self._process.join(0.02)
         if self._process.is_alive():
             self._process.kill()
             self._process.join(timeout)
+        else:
+            events += self.poll_events()
+            snapshot = self.newest_snapshot() or snapshot
+        self._closed = True
         for q in (self._commands, self._events, self._snapshots):
             q.cancel_join_thread()
             q.close()
+        return events, snapshot
 
 
 def worker_main(job: TrainingJob, commands, events, snapshots) -> None:
@@ -185,7 +204,7 @@ def _make_trainer(job: TrainingJob) -> Trainer:
         trainer.set_lr(job.config.lr)
     if job.history:
         trainer.history = MetricsHistory.from_dict(job.history)
-    trainer.step_count = job.start_step
+    trainer.first_step = job.start_step
     return trainer
 
 

@@ -1,0 +1,40 @@
+"""Application start-up: one QApplication, the main window, and the --screenshot mode."""
+from __future__ import annotations
+
+import sys
+
+import torch
+from PySide6.QtWidgets import QApplication
+
+from core.checkpoint import CheckpointError
+
+
+def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int:
+    torch.set_num_threads(1)  # the trainer's process has the other core
+    app = QApplication.instance() or QApplication(sys.argv)
+    app.setApplicationName("Convscope")
+    app.setOrganizationName("Convscope")
+    from gui.main_window import MainWindow
+
+    try:
+        window = MainWindow(checkpoint)
+    except CheckpointError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    window.show()
+    if screenshot:
+        return _screenshot(app, window, screenshot)
+    return app.exec()
+
+
+def _screenshot(app: QApplication, window, path: str) -> int:
+    """Let layouts settle, render the window to a PNG, and quit."""
+    for _ in range(5):
+        app.processEvents()
+    ok = window.grab().save(path)
+    window.close()
+    if not ok:
+        print(f"error: could not write {path}", file=sys.stderr)
+        return 1
+    print(f"wrote {path}")
+    return 0

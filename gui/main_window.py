@@ -1,0 +1,634 @@
+"""The main window: composes the panels, owns the training controller, and routes user intent.
+
+All model state lives in a ``core.model_session.ModelSession``; this class only turns its numpy
+arrays into panel updates and the panels' signals into session or controller calls.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from PySide6.QtCore import QByteArray, QSettings, Qt, QTimer
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QImage, QKeyEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
+
+from core.architecture import DEFAULT_PRESET, PRESETS, ArchitectureError, layer_table, parse
+from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
+from core.cli import DEFAULT_CHECKPOINT
+from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
+from core.image_io import ImageLoadError, load_image
+from core.model_session import LayerRow, ModelSession
+from core.preprocess import drawing_to_input, image_to_input
+from core.trainer import MetricsHistory, TrainConfig
+from core.training_process import Failure, Progress, Snapshot, TrainingJob
+from gui.concepts import TOOLTIPS
+from gui.controller import TrainingController
+from gui.panels.draw_canvas import DrawCanvas
+from gui.panels.feature_map_view import FeatureMapView
+from gui.panels.filter_view import FilterView
+from gui.panels.input_view import InputView
+from gui.panels.layer_strip import LayerChip, LayerStrip
+from gui.panels.prediction_view import PredictionView
+from gui.panels.training_panel import TrainingPanel
+from gui.qimage_convert import qimage_to_array
+
+IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
+CHECKPOINT_FILTER = "Convscope checkpoints (*.pt);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    def __init__(self, checkpoint: str | None = None, settings: QSettings | None = None) -> None:
+        super().__init__()
+        self.setWindowTitle("Convscope")
+        self.setAcceptDrops(True)
+        self.settings = settings or QSettings("Convscope", "Convscope")
+        opened = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+        self.session = ModelSession.from_checkpoint(opened)
+        self.history = opened.history
+        self.dataset_source = "mnist"
+        self._samples: Dataset | None = None
+        self._sample_index = 0
+        self._messages: list[str] = []
+        self._history_dirty = True
+
+        self.controller = TrainingController(parent=self)
+        self._build_panels()
+        self._build_actions()
+        self._connect()
+        self._history_timer = QTimer(self)
+        self._history_timer.setInterval(100)
+        self._history_timer.timeout.connect(self._flush_history)
+
+        self._install_session(keep_layer=False)
+        self.show_sample(0)
+        self._restore_settings()
+
+    # ----------------------------------------------------------------- construction
+
+    def _build_panels(self) -> None:
+        self.canvas = DrawCanvas()
+        self.input_view = InputView()
+        self.prediction = PredictionView()
+        self.layer_strip = LayerStrip()
+        self.feature_maps = FeatureMapView()
+        self.filters = FilterView()
+        self.training = TrainingPanel()
+        self.training.set_presets(PRESETS, DEFAULT_PRESET)
+        self.message_bar = QLabel()
+        self.message_bar.setObjectName("messageBar")
+        self.message_bar.setWordWrap(True)
+        self.message_bar.hide()
+
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.addWidget(_titled("Draw a digit", self.canvas, TOOLTIPS["conv"]))
+        left_layout.addWidget(self.input_view, 1)
+        left_layout.addWidget(self.prediction, 1)
+
+        centre = QSplitter(Qt.Orientation.Vertical)
+        centre.addWidget(self.feature_maps)
+        centre.addWidget(self.filters)
+        centre.setSizes([560, 300])
+        centre_box = QWidget()
+        centre_layout = QVBoxLayout(centre_box)
+        centre_layout.setContentsMargins(0, 0, 0, 0)
+        centre_layout.addWidget(self.layer_strip)
+        centre_layout.addWidget(centre, 1)
+
+        splitter = QSplitter(Qt.Orientation.Horizontal)
+        splitter.addWidget(left)
+        splitter.addWidget(centre_box)
+        splitter.addWidget(self.training)
+        splitter.setSizes([330, 760, 430])
+        root = QWidget()
+        root_layout = QVBoxLayout(root)
+        root_layout.setContentsMargins(4, 4, 4, 4)
+        root_layout.addWidget(self.message_bar)
+        root_layout.addWidget(splitter, 1)
+        self.setCentralWidget(root)
+        self.resize(1560, 960)
+
+    def _build_actions(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self._action(file_menu, "&Open image…", QKeySequence.StandardKey.Open, self.open_image_dialog)
+        self._action(file_menu, "&Paste image", QKeySequence.StandardKey.Paste, self.paste_image)
+        file_menu.addSeparator()
+        self._action(file_menu, "Open &checkpoint…", "Ctrl+Shift+O", self.open_checkpoint_dialog)
+        self._action(file_menu, "&Save checkpoint…", QKeySequence.StandardKey.Save, self.save_checkpoint_dialog)
+        file_menu.addSeparator()
+        self._action(file_menu, "Export view as &PNG…", "Ctrl+E", self.export_png_dialog)
+        self._action(file_menu, "Export activations as .&npy…", "Ctrl+Shift+E", self.export_activations_dialog)
+        file_menu.addSeparator()
+        self._action(file_menu, "&Quit", QKeySequence.StandardKey.Quit, self.close)
+        train_menu = self.menuBar().addMenu("&Training")
+        self._action(train_menu, "Start / pause", "Space", self.toggle_training)
+        self._action(train_menu, "Step one batch", "Ctrl+T", self.step_training)
+        self._action(train_menu, "Stop", "Ctrl+.", self.stop_training)
+        view_menu = self.menuBar().addMenu("&View")
+        self._action(view_menu, "Next layer", "Right", lambda: self.layer_strip.step(1))
+        self._action(view_menu, "Previous layer", "Left", lambda: self.layer_strip.step(-1))
+
+    def _action(self, menu, text: str, shortcut, slot) -> QAction:
+        action = QAction(text, self)
+        action.setShortcut(QKeySequence(shortcut))
+        action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        action.triggered.connect(slot)
+        menu.addAction(action)
+        self.addAction(action)
+        return action
+
+    def _connect(self) -> None:
+        self.canvas.drawingChanged.connect(self.set_drawing)
+        self.canvas.cleared.connect(self._drawing_cleared)
+        self.input_view.previousRequested.connect(lambda: self.show_sample(self._sample_index - 1))
+        self.input_view.nextRequested.connect(lambda: self.show_sample(self._sample_index + 1))
+        self.input_view.randomRequested.connect(self.show_random_sample)
+        self.input_view.openRequested.connect(self.open_image_dialog)
+        self.layer_strip.layerSelected.connect(lambda _index: self._refresh_layer())
+        self.feature_maps.unitHovered.connect(self.show_unit_receptive_field)
+        self.feature_maps.unitClicked.connect(self.show_unit_receptive_field)
+        self.feature_maps.unitLeft.connect(self.input_view.clear_receptive_field)
+        self.training.architectureEdited.connect(self.preview_architecture)
+        self.training.datasetChanged.connect(self.change_dataset)
+        self.training.startRequested.connect(self.start_training)
+        self.training.pauseRequested.connect(self.controller.pause)
+        self.training.stepRequested.connect(self.step_training)
+        self.training.stopRequested.connect(self.stop_training)
+        self.training.resetRequested.connect(self.reset_weights)
+        self.controller.progressed.connect(self._on_progress)
+        self.controller.weightsUpdated.connect(self._on_weights)
+        self.controller.failed.connect(self._on_failure)
+        self.controller.stateChanged.connect(self._on_training_state)
+
+    # ----------------------------------------------------------------- public contract
+
+    def current_probabilities(self) -> np.ndarray | None:
+        return self.session.probabilities()
+
+    def current_layer_name(self) -> str:
+        return self.session.layers[self.layer_strip.current_index()].name
+
+    def current_layer(self) -> LayerRow:
+        return self.session.layers[self.layer_strip.current_index()]
+
+    def last_message(self) -> str:
+        return self._messages[-1] if self._messages else ""
+
+    # ----------------------------------------------------------------- model
+
+    def _install_session(self, keep_layer: bool = True) -> None:
+        """Show a new model: layer chips, architecture text, and everything derived from the input."""
+        previous = self.current_layer_name() if keep_layer and self.layer_strip.current_index() >= 0 else None
+        chips = [_chip(row) for row in self.session.layers]
+        names = [row.name for row in self.session.layers]
+        index = names.index(previous) if previous in names else _first_conv(self.session.layers)
+        self.layer_strip.set_layers(chips, index)
+        if self.session.architecture is not None:
+            text = self.session.architecture.to_text()
+            self.training.set_architecture_text(text)
+            self.preview_architecture(text)
+        self._samples = None
+        self._history_dirty = True
+        self._flush_history()
+
+    def _refresh(self) -> None:
+        """Re-render everything that depends on the input or the weights."""
+        probabilities = self.session.probabilities()
+        if probabilities is None:
+            self.prediction.clear("Draw a digit or pick a sample")
+        else:
+            self.prediction.set_probabilities(probabilities, self.session.classes)
+        self._refresh_layer()
+
+    def _refresh_layer(self) -> None:
+        row = self.current_layer()
+        inspection = self.session.inspection
+        if inspection is not None and row.name in inspection.activations:
+            self.feature_maps.set_maps(inspection.activations[row.name], row.name)
+        filters = self.session.filters()
+        if row.name in filters:
+            first = next(iter(filters)) == row.name
+            self.filters.set_filters(filters[row.name], row.name, first_layer=first)
+        else:
+            self.filters.show_message(f"{row.name} has no weights to show: pick a conv layer")
+        self.input_view.clear_receptive_field()
+
+    def show_unit_receptive_field(self, channel: int, row: int, col: int) -> None:
+        layer = self.current_layer()
+        if self.session.input is None:
+            return
+        if layer.rf.spatial:
+            box = self.session.unit_box(layer.name, row, col)
+            clipped = (box.top, box.left, box.bottom, box.right)
+            full = (box.full_top, box.full_left, box.full_bottom, box.full_right)
+            erf = self.session.effective_receptive_field(layer.name, channel, row, col)
+        else:
+            _, h, w = self.session.input_shape
+            clipped = full = (0, 0, h, w)
+            erf = self.session.effective_receptive_field(layer.name, channel, 0, 0)
+        self.input_view.show_receptive_field(clipped, full, erf)
+
+    # ----------------------------------------------------------------- input
+
+    def set_drawing(self, drawing: np.ndarray) -> None:
+        if self.session.input_shape == (1, 28, 28):
+            x = drawing_to_input(drawing, self.session.normalization)
+        else:
+            x = image_to_input(drawing, self.session.input_shape, self.session.normalization) if drawing.any() else None
+        self.session.set_input(x)
+        self.input_view.set_images(drawing, self.session.display_input())
+        self.input_view.set_caption("your drawing")
+        self._refresh()
+
+    def _drawing_cleared(self) -> None:
+        self.session.set_input(None)
+        self.input_view.set_images(None, None)
+        self.input_view.set_caption("")
+        self._refresh()
+
+    def samples(self) -> Dataset:
+        if self._samples is None:
+            self._samples = load_dataset(self.dataset_source, "test", self.session.input_shape)
+        return self._samples
+
+    def show_sample(self, index: int) -> None:
+        try:
+            samples = self.samples()
+        except DataError as exc:
+            self.show_error(str(exc))
+            return
+        self._sample_index = index % len(samples)
+        x = samples.images[self._sample_index]
+        if x.shape != self.session.input_shape:
+            self.show_error(f"the samples are {x.shape}, the model takes {self.session.input_shape}")
+            return
+        self.session.set_input(x)
+        original = self._original_sample(self._sample_index)
+        self.input_view.set_images(original, self.session.display_input())
+        label = samples.classes[samples.labels[self._sample_index]]
+        self.input_view.set_caption(f"test sample {self._sample_index + 1} / {len(samples)} — true label {label}")
+        self._refresh()
+
+    def show_random_sample(self) -> None:
+        self.show_sample(int(np.random.default_rng().integers(len(self.samples()))))
+
+    def _original_sample(self, index: int) -> np.ndarray:
+        if self.dataset_source == "mnist":
+            images, _ = mnist_subset_raw("test")
+            return images[index].astype(np.float32) / 255.0
+        display = self.session.display_input()
+        return display[0] if display.shape[0] == 1 else np.moveaxis(display, 0, -1)
+
+    def load_image_file(self, path: str) -> bool:
+        """Load an image as the input; on any problem the previous input stays and a message says why."""
+        try:
+            image = load_image(path)
+            x = image_to_input(image, self.session.input_shape, self.session.normalization)
+        except (ImageLoadError, ValueError) as exc:
+            self.show_error(str(exc))
+            return False
+        self.settings.setValue("last_image_folder", str(Path(path).parent))
+        self.set_image(image, Path(path).name, x)
+        return True
+
+    def set_image(self, image: np.ndarray, caption: str, x: np.ndarray | None = None) -> None:
+        if x is None:
+            x = image_to_input(image, self.session.input_shape, self.session.normalization)
+        self.session.set_input(x)
+        self.input_view.set_images(image, self.session.display_input())
+        self.input_view.set_caption(caption)
+        self._refresh()
+
+    def open_image_dialog(self) -> None:
+        folder = str(self.settings.value("last_image_folder", ""))
+        path, _ = QFileDialog.getOpenFileName(self, "Open image", folder, IMAGE_FILTER)
+        if path:
+            self.load_image_file(path)
+
+    def paste_image(self) -> None:
+        clipboard = QApplication.clipboard()
+        mime = clipboard.mimeData()
+        if mime is not None and mime.hasUrls() and mime.urls()[0].isLocalFile():
+            self.load_image_file(mime.urls()[0].toLocalFile())
+            return
+        image = clipboard.image()
+        if image.isNull():
+            self.show_error("the clipboard holds no image")
+            return
+        try:
+            self.set_image(qimage_to_array(image), "pasted image")
+        except ValueError as exc:
+            self.show_error(str(exc))
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if event.mimeData().hasUrls() or event.mimeData().hasImage():
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        mime = event.mimeData()
+        if mime.hasUrls():
+            path = mime.urls()[0].toLocalFile()
+            if path.endswith(".pt"):
+                self.load_checkpoint_file(path)
+            else:
+                self.load_image_file(path)
+        elif mime.hasImage():
+            self.set_image(qimage_to_array(QImage(mime.imageData())), "dropped image")
+        event.acceptProposedAction()
+
+    # ----------------------------------------------------------------- training
+
+    def preview_architecture(self, text: str) -> None:
+        try:
+            rows = layer_table(text)
+        except ArchitectureError as exc:
+            self.training.show_architecture_error(str(exc))
+            return
+        self.training.show_architecture_table(
+            [
+                (r.name, r.kind, "x".join(map(str, r.output_shape)), f"{r.params:,}", _rf_text(r.rf_size, r.kind))
+                for r in rows
+            ]
+        )
+
+    def change_dataset(self, source: str) -> None:
+        if self.controller.active:
+            self.controller.stop()
+            self.show_message("training stopped: the data set changed")
+        self.dataset_source = source
+        self._samples = None
+        self.show_sample(0)
+
+    def _job(self, with_weights: bool) -> TrainingJob | None:
+        settings = self.training.settings()
+        try:
+            architecture = parse(settings.architecture)
+            config = TrainConfig(
+                optimizer=settings.optimizer, lr=settings.lr, batch_size=settings.batch_size, epochs=settings.epochs
+            )
+        except (ArchitectureError, ValueError) as exc:
+            self.show_error(str(exc))
+            return None
+        same = self.session.architecture is not None and architecture == self.session.architecture
+        if not same:
+            self._replace_session(ModelSession.from_architecture(architecture, self._classes_for(architecture), self.session.normalization))
+        self.dataset_source = settings.dataset
+        return TrainingJob(
+            architecture=architecture.to_text(),
+            dataset=settings.dataset,
+            config=config,
+            weights=self.session.weights() if with_weights else None,
+            history=self.history.to_dict(),
+            start_step=self.history.steps[-1] if self.history.steps else 0,
+        )
+
+    def _classes_for(self, architecture) -> tuple[str, ...]:
+        if len(self.session.classes) == architecture.num_classes:
+            return self.session.classes
+        return tuple(str(i) for i in range(architecture.num_classes))
+
+    def start_training(self) -> None:
+        if self.controller.state == "paused" and self.controller.active:
+            self.controller.resume()
+            return
+        job = self._job(with_weights=True)
+        if job is not None:
+            self.controller.start(job)
+            self._history_timer.start()
+
+    def toggle_training(self) -> None:
+        if self.controller.state in ("running", "starting"):
+            self.controller.pause()
+        else:
+            self.start_training()
+
+    def step_training(self) -> None:
+        if not self.controller.active:
+            job = self._job(with_weights=True)
+            if job is None:
+                return
+            self.controller.prepare(job)
+            self._history_timer.start()
+        self.controller.step()
+
+    def stop_training(self) -> None:
+        self.controller.stop()
+
+    def reset_weights(self) -> None:
+        """Fresh random weights for the architecture in the editor; the metrics start over."""
+        self.controller.stop()
+        try:
+            architecture = parse(self.training.architecture_text())
+        except ArchitectureError as exc:
+            self.show_error(str(exc))
+            return
+        seed = int(np.random.default_rng().integers(2**31))
+        self.history = MetricsHistory()
+        self._replace_session(
+            ModelSession.from_architecture(architecture, self._classes_for(architecture), self.session.normalization, seed)
+        )
+        self.show_message("weights reset to random values")
+
+    def _replace_session(self, session: ModelSession) -> None:
+        x = self.session.input
+        self.session = session
+        if x is not None and x.shape == session.input_shape:
+            session.set_input(x)
+        self._install_session()
+        if session.input is None:
+            self.show_sample(0)
+        else:
+            self._refresh()
+
+    def _on_progress(self, progress: Progress) -> None:
+        delta = progress.new_history
+        if "truncate_to" in delta:
+            keep = delta["truncate_to"]
+            for key in ("steps", "loss", "accuracy"):
+                del getattr(self.history, key)[keep:]
+        self.history.extend(MetricsHistory.from_dict(delta))
+        self._history_dirty = True
+        epoch = min(progress.epoch + 1, max(1, progress.total_steps // max(1, progress.batches_per_epoch)))
+        rate = f"{progress.samples_per_s:,.0f} samples/s" if progress.samples_per_s > 0 else progress.state
+        eta = f" · {progress.eta_s:.0f} s left" if np.isfinite(progress.eta_s) else ""
+        self.training.set_progress(
+            progress.step / max(1, progress.total_steps),
+            f"epoch {epoch} · batch {progress.batch}/{progress.batches_per_epoch} · {rate}{eta}",
+        )
+
+    def _flush_history(self) -> None:
+        if not self._history_dirty:
+            return
+        self._history_dirty = False
+        h = self.history
+        self.training.set_history(
+            np.asarray(h.steps, float), np.asarray(h.loss, float), np.asarray(h.accuracy, float),
+            np.asarray(h.test_steps, float), np.asarray(h.test_accuracy, float),
+        )
+
+    def _on_weights(self, snapshot: Snapshot) -> None:
+        self.session.load_weights(snapshot.weights, snapshot.step)
+        self._refresh()
+
+    def _on_failure(self, failure: Failure) -> None:
+        self.show_error(failure.message)
+        self.training.show_message(failure.message, error=True)
+
+    def _on_training_state(self, state: str) -> None:
+        self.training.set_state("running" if state == "starting" else state)
+        if state == "idle":
+            self._history_timer.stop()
+            self._flush_history()
+
+    # ----------------------------------------------------------------- files
+
+    def current_checkpoint(self) -> Checkpoint:
+        state = self.controller.full_state() if self.controller.active else None
+        if state is not None:
+            self.session.load_weights(state.weights, state.step)
+        return Checkpoint(
+            architecture=self.session.architecture,
+            state={k: torch.from_numpy(v) for k, v in self.session.weights().items()},
+            classes=self.session.classes,
+            normalization=self.session.normalization,
+            history=self.history,
+            optimizer_state=state.optimizer_state if state is not None else None,
+            dataset=self.dataset_source,
+        )
+
+    def save_checkpoint_to(self, path: str) -> bool:
+        try:
+            save_checkpoint(path, self.current_checkpoint())
+        except OSError as exc:
+            self.show_error(f"could not save {path}: {exc.strerror or exc}")
+            return False
+        self.settings.setValue("last_checkpoint_folder", str(Path(path).parent))
+        self.show_message(f"saved {path}")
+        return True
+
+    def load_checkpoint_file(self, path: str) -> bool:
+        """Replace the model by a checkpoint's; on any problem the model in use stays."""
+        try:
+            checkpoint = load_checkpoint(path)
+            session = ModelSession.from_checkpoint(checkpoint)
+        except CheckpointError as exc:
+            self.show_error(str(exc))
+            return False
+        self.controller.stop()
+        self.history = MetricsHistory.from_dict(checkpoint.history.to_dict())
+        self._replace_session(session)
+        self.settings.setValue("last_checkpoint_folder", str(Path(path).parent))
+        self.show_message(f"opened {Path(path).name}")
+        return True
+
+    def open_checkpoint_dialog(self) -> None:
+        folder = str(self.settings.value("last_checkpoint_folder", ""))
+        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", folder, CHECKPOINT_FILTER)
+        if path:
+            self.load_checkpoint_file(path)
+
+    def save_checkpoint_dialog(self) -> None:
+        folder = str(self.settings.value("last_checkpoint_folder", ""))
+        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", folder, CHECKPOINT_FILTER)
+        if path:
+            self.save_checkpoint_to(path)
+
+    def export_png(self, path: str) -> bool:
+        ok = self.centralWidget().grab().save(path)
+        (self.show_message if ok else self.show_error)(f"{'saved' if ok else 'could not save'} {path}")
+        return ok
+
+    def export_activations(self, path: str) -> bool:
+        inspection = self.session.inspection
+        if inspection is None:
+            self.show_error("there is no input, so there are no activations to export")
+            return False
+        try:
+            np.save(path, inspection.activations[self.current_layer_name()])
+        except OSError as exc:
+            self.show_error(f"could not save {path}: {exc.strerror or exc}")
+            return False
+        self.show_message(f"saved {self.current_layer_name()} activations to {path}")
+        return True
+
+    def export_png_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export view", "convscope.png", "PNG (*.png)")
+        if path:
+            self.export_png(path)
+
+    def export_activations_dialog(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Export activations", f"{self.current_layer_name()}.npy", "NumPy (*.npy)")
+        if path:
+            self.export_activations(path)
+
+    # ----------------------------------------------------------------- messages, settings, close
+
+    def show_error(self, text: str) -> None:
+        self._messages.append(text)
+        self.message_bar.setStyleSheet("background:#fde2e1;color:#8a1c1c;padding:4px;border-radius:3px;")
+        self.message_bar.setText(f"⚠ {text}")
+        self.message_bar.show()
+
+    def show_message(self, text: str) -> None:
+        self._messages.append(text)
+        self.statusBar().showMessage(text, 8000)
+
+    def _restore_settings(self) -> None:
+        geometry = self.settings.value("geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+
+    def keyPressEvent(self, event: QKeyEvent) -> None:
+        if event.key() == Qt.Key.Key_Right:
+            self.layer_strip.step(1)
+        elif event.key() == Qt.Key.Key_Left:
+            self.layer_strip.step(-1)
+        else:
+            super().keyPressEvent(event)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self.settings.setValue("geometry", self.saveGeometry())
+        self._history_timer.stop()
+        self.controller.stop()
+        super().closeEvent(event)
+
+
+def _titled(title: str, widget: QWidget, tooltip: str) -> QWidget:
+    box = QWidget()
+    layout = QVBoxLayout(box)
+    layout.setContentsMargins(0, 0, 0, 0)
+    label = QLabel(f"<b>{title}</b>")
+    label.setToolTip(tooltip)
+    layout.addWidget(label)
+    row = QHBoxLayout()
+    row.addStretch(1)
+    row.addWidget(widget)
+    row.addStretch(1)
+    layout.addLayout(row)
+    return box
+
+
+def _rf_text(size: int, kind: str) -> str:
+    return "all" if kind in ("fc", "flatten") else f"{size}x{size}"
+
+
+def _chip(row: LayerRow) -> LayerChip:
+    shape = "x".join(map(str, row.output_shape))
+    rf = f"RF {row.rf.size}" if row.rf.spatial else "RF all"
+    tip = TOOLTIPS.get({"maxpool": "pooling", "avgpool": "pooling"}.get(row.kind, row.kind), "")
+    return LayerChip(name=row.name, kind=row.kind, shape=shape, rf=rf, tooltip=f"{row.name}: {shape}, {row.params:,} parameters. {tip}")
+
+
+def _first_conv(layers: list[LayerRow]) -> int:
+    return next((i for i, row in enumerate(layers) if row.kind == "conv"), 0)

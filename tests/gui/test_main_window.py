@@ -1,0 +1,123 @@
+"""The main window driven like a user: draw, step layers, train, hover units, drop files."""
+import numpy as np
+from PySide6.QtCore import Qt
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QPushButton
+
+from core.receptive_field import receptive_fields, unit_box
+from gui.main_window import MainWindow
+from tests.gui.user_actions import drag, drop_file, hover_unit, seven
+
+
+def test_builds_with_no_arguments_and_shows_the_default_model(qtbot):
+    win = MainWindow()
+    qtbot.addWidget(win)
+    assert win.current_layer_name() == "conv1"
+    probabilities = win.current_probabilities()
+    assert probabilities.shape == (10,) and abs(probabilities.sum() - 1) < 1e-5
+    win.close()
+
+
+def test_drawing_a_seven_predicts_seven_while_drawing(window, qtbot):
+    canvas = window.findChild(type(window.canvas), "drawCanvas")
+    QTest.mouseClick(canvas.clear_button, Qt.MouseButton.LeftButton)
+    assert window.current_probabilities() is None
+    stroke = seven()
+    drag(canvas, stroke[:10])
+    partial = window.current_probabilities().copy()
+    drag(canvas, stroke[9:])
+    probabilities = window.current_probabilities()
+    assert not np.allclose(partial, probabilities)  # the prediction followed the pen
+    assert int(np.argmax(probabilities)) == 7
+    assert window.prediction.top_class() == "7"
+    assert window.input_view.caption.text() == "your drawing"
+
+
+def test_right_key_steps_layers_and_the_feature_map_grid_changes_shape(window, qtbot):
+    strip = window.findChild(type(window.layer_strip), "layerStrip")
+    assert window.current_layer_name() == "conv1"
+    conv1_shape = window.feature_maps.map_shape()
+    assert window.feature_maps.map_count() == 8 and conv1_shape == (24, 24)
+    names = [window.current_layer_name()]
+    for _ in range(3):
+        QTest.keyClick(window, Qt.Key.Key_Right)
+        names.append(window.current_layer_name())
+    assert names == ["conv1", "relu1", "pool1", "conv2"]
+    assert strip.current_index() == 3
+    assert window.feature_maps.map_count() == 16 and window.feature_maps.map_shape() == (8, 8)
+    QTest.keyClick(window, Qt.Key.Key_Left)
+    assert window.current_layer_name() == "pool1" and window.feature_maps.map_shape() == (12, 12)
+
+
+def button(panel, text: str) -> QPushButton:
+    return next(b for b in panel.findChildren(QPushButton) if b.text() == text)
+
+
+def test_training_a_few_batches_changes_the_filters_shown(window, qtbot):
+    window.show_sample(3)
+    first_step = window.session.step
+    filters_before = window.filters.mosaic().copy()
+    maps_before = window.feature_maps.mosaic().copy()
+    QTest.mouseClick(button(window.training, "Step"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session.step == first_step + 1, timeout=60_000)
+    assert window.training.state() == "paused"
+    QTest.mouseClick(button(window.training, "Resume"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.session.step >= first_step + 5, timeout=60_000)
+    assert window.training.state() == "running"
+    QTest.mouseClick(button(window.training, "Stop"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=10_000)
+    assert not np.array_equal(window.filters.mosaic(), filters_before)
+    assert not np.array_equal(window.feature_maps.mosaic(), maps_before)
+    assert window.history.steps[-1] >= first_step + 5  # the loss curve continued from the checkpoint's
+
+
+def test_hovering_a_unit_draws_core_receptive_field_box(window, qtbot):
+    for _ in range(3):
+        QTest.keyClick(window, Qt.Key.Key_Right)
+    assert window.current_layer_name() == "conv2"
+    fields = {rf.name: rf for rf in receptive_fields(window.session.model, (1, 28, 28))}
+    for channel, row, col in [(2, 3, 4), (0, 0, 0), (15, 7, 7)]:
+        hover_unit(window.feature_maps, channel, row, col)
+        expected = unit_box(fields["conv2"], row, col, (28, 28))
+        assert window.input_view.receptive_field_box() == (expected.top, expected.left, expected.bottom, expected.right)
+        erf = window.input_view.erf_item.image
+        assert erf is not None and erf.shape == (28, 28)
+        outside = np.ones((28, 28), bool)
+        outside[expected.top : expected.bottom, expected.left : expected.right] = False
+        assert erf[~outside].max() > 0 and np.all(erf[outside] == 0)
+
+
+def test_dropping_a_corrupt_image_shows_a_message_and_keeps_the_input(window, qtbot, tmp_path):
+    window.show_sample(5)
+    input_before = window.session.input.copy()
+    probabilities = window.current_probabilities().copy()
+    corrupt = tmp_path / "photo.png"
+    corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
+    drop_file(window, corrupt)
+    assert "photo.png" in window.last_message()
+    assert window.message_bar.isVisible() and "photo.png" in window.message_bar.text()
+    np.testing.assert_array_equal(window.session.input, input_before)
+    np.testing.assert_allclose(window.current_probabilities(), probabilities)
+    QTest.keyClick(window, Qt.Key.Key_Right)  # still working
+    assert window.current_layer_name() == "relu1"
+
+
+def test_dropping_a_good_image_makes_it_the_input(window, tmp_path):
+    from PIL import Image
+
+    from core.data import mnist_subset_raw
+
+    images, labels = mnist_subset_raw("test")
+    index = int(np.flatnonzero(labels == 3)[0])
+    Image.fromarray(255 - images[index]).save(tmp_path / "three.png")  # dark ink on white, like a scan
+    drop_file(window, tmp_path / "three.png")
+    assert window.input_view.caption.text() == "three.png"
+    assert int(np.argmax(window.current_probabilities())) == 3
+
+
+def test_sample_navigation_shows_the_true_label(window, qtbot):
+    QTest.mouseClick(button(window.input_view, "Next ▶"), Qt.MouseButton.LeftButton)
+    assert window.input_view.caption.text().startswith("test sample 2 / 1000")
+    QTest.mouseClick(button(window.input_view, "◀ Previous"), Qt.MouseButton.LeftButton)
+    QTest.mouseClick(button(window.input_view, "◀ Previous"), Qt.MouseButton.LeftButton)
+    assert window.input_view.caption.text().startswith("test sample 1000 / 1000")

@@ -1,0 +1,47 @@
+"""Mouse gestures a user makes, as real Qt events on real widgets."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
+from PySide6.QtTest import QTest
+from PySide6.QtWidgets import QApplication, QWidget
+
+
+def drag(widget: QWidget, points: list[tuple[float, float]]) -> None:
+    """Press at the first point, move with the left button held through the rest, release at the last."""
+    first, *rest = [QPointF(x, y) for x, y in points]
+    _send(widget, QEvent.Type.MouseButtonPress, first, Qt.MouseButton.LeftButton, Qt.MouseButton.LeftButton)
+    for point in rest:
+        _send(widget, QEvent.Type.MouseMove, point, Qt.MouseButton.NoButton, Qt.MouseButton.LeftButton)
+    last = rest[-1] if rest else first
+    _send(widget, QEvent.Type.MouseButtonRelease, last, Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton)
+
+
+def _send(widget: QWidget, kind: QEvent.Type, point: QPointF, button, buttons) -> None:
+    event = QMouseEvent(kind, point, widget.mapToGlobal(point), button, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def hover_unit(view, channel: int, row: int, col: int) -> None:
+    QTest.mouseMove(view.view_widget().viewport(), view.unit_position(channel, row, col))
+
+
+def drop_file(widget: QWidget, path: Path) -> None:
+    """Drag a file in from outside (Qt only delivers a drop after an accepted drag-enter) and drop it."""
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(path))])
+    centre = QPoint(widget.width() // 2, widget.height() // 2)
+    action, button, modifier = Qt.DropAction.CopyAction, Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier
+    enter = QDragEnterEvent(centre, action, mime, button, modifier)
+    QApplication.sendEvent(widget, enter)
+    assert enter.isAccepted(), "the window refused the drag"
+    QApplication.sendEvent(widget, QDropEvent(QPointF(centre), action, mime, button, modifier))
+
+
+def seven() -> list[tuple[float, float]]:
+    """A handwritten-looking 7 on a 280 px canvas: a top bar and a slanted stem."""
+    bar = [(80 + 8 * i, 70 + i * 0.5) for i in range(16)]
+    stem = [(200 - 5 * i, 78 + 10 * i) for i in range(1, 16)]
+    return bar + stem
