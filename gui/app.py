@@ -17,7 +17,7 @@ def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int
     from gui.main_window import MainWindow
 
     try:
-        window = MainWindow(checkpoint)
+        window = MainWindow(checkpoint, offer_restore=not screenshot)
     except CheckpointError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

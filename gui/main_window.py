@@ -5,6 +5,8 @@ arrays into panel updates and the panels' signals into session or controller cal
 """
 from __future__ import annotations
 
+import time
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +32,7 @@ from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
 from core.image_io import ImageLoadError, load_image
 from core.model_session import LayerRow, ModelSession
 from core.preprocess import drawing_to_input, image_to_input
+from core.session_store import SavedSession, SessionStore
 from core.trainer import MetricsHistory, TrainConfig
 from core.training_process import Failure, Progress, Snapshot, TrainingJob
 from gui.concepts import TOOLTIPS
@@ -40,15 +43,24 @@ from gui.panels.filter_view import FilterView
 from gui.panels.input_view import InputView
 from gui.panels.layer_strip import LayerChip, LayerStrip
 from gui.panels.prediction_view import PredictionView
-from gui.panels.training_panel import TrainingPanel
+from gui.panels.training_panel import TrainingPanel, TrainSettings
 from gui.qimage_convert import qimage_to_array
 
 IMAGE_FILTER = "Images (*.png *.jpg *.jpeg *.bmp *.gif *.tif *.tiff *.webp);;All files (*)"
 CHECKPOINT_FILTER = "Convscope checkpoints (*.pt);;All files (*)"
 
 
+AUTOSAVE_INTERVAL_MS = 10_000
+
+
 class MainWindow(QMainWindow):
-    def __init__(self, checkpoint: str | None = None, settings: QSettings | None = None) -> None:
+    def __init__(
+        self,
+        checkpoint: str | None = None,
+        settings: QSettings | None = None,
+        store: SessionStore | None = None,
+        offer_restore: bool = True,
+    ) -> None:
         super().__init__()
         self.setWindowTitle("Convscope")
         self.setAcceptDrops(True)
@@ -73,6 +85,17 @@ class MainWindow(QMainWindow):
         self._install_session(keep_layer=False)
         self.show_sample(0)
         self._restore_settings()
+
+        self.store = store or SessionStore()
+        self._unsaved_training = False
+        if offer_restore and self.store.crashed():
+            self._offer_restore()
+        self.store.mark_running()
+        self._autosave_dirty = False
+        self._autosave_timer = QTimer(self)
+        self._autosave_timer.setInterval(AUTOSAVE_INTERVAL_MS)
+        self._autosave_timer.timeout.connect(self._autosave_if_changed)
+        self._autosave_timer.start()
 
     # ----------------------------------------------------------------- construction
 
@@ -204,6 +227,7 @@ class MainWindow(QMainWindow):
 
     def _refresh(self) -> None:
         """Re-render everything that depends on the input or the weights."""
+        self._autosave_dirty = True
         probabilities = self.session.probabilities()
         if probabilities is None:
             self.prediction.clear("Draw a digit or pick a sample")
@@ -287,6 +311,10 @@ class MainWindow(QMainWindow):
         if self.dataset_source == "mnist":
             images, _ = mnist_subset_raw("test")
             return images[index].astype(np.float32) / 255.0
+        return self._model_view_as_image()
+
+    def _model_view_as_image(self) -> np.ndarray:
+        """The model's input as an (H, W) or (H, W, 3) picture, for inputs that have no other original."""
         display = self.session.display_input()
         return display[0] if display.shape[0] == 1 else np.moveaxis(display, 0, -1)
 
@@ -459,6 +487,7 @@ class MainWindow(QMainWindow):
                 del getattr(self.history, key)[keep:]
         self.history.extend(MetricsHistory.from_dict(delta))
         self._history_dirty = True
+        self._unsaved_training = True
         epoch = min(progress.epoch + 1, max(1, progress.total_steps // max(1, progress.batches_per_epoch)))
         rate = f"{progress.samples_per_s:,.0f} samples/s" if progress.samples_per_s > 0 else progress.state
         eta = f" · {progress.eta_s:.0f} s left" if np.isfinite(progress.eta_s) else ""
@@ -514,6 +543,7 @@ class MainWindow(QMainWindow):
             self.show_error(f"could not save {path}: {exc.strerror or exc}")
             return False
         self.settings.setValue("last_checkpoint_folder", str(Path(path).parent))
+        self._unsaved_training = False
         self.show_message(f"saved {path}")
         return True
 
@@ -527,6 +557,7 @@ class MainWindow(QMainWindow):
             return False
         self.controller.stop()
         self.history = MetricsHistory.from_dict(checkpoint.history.to_dict())
+        self._unsaved_training = False
         self._replace_session(session)
         self.settings.setValue("last_checkpoint_folder", str(Path(path).parent))
         self.show_message(f"opened {Path(path).name}")
@@ -598,10 +629,103 @@ class MainWindow(QMainWindow):
             super().keyPressEvent(event)
 
     def closeEvent(self, event: QCloseEvent) -> None:
+        if self._unsaved_training and not self._confirm_close():
+            event.ignore()
+            return
         self.settings.setValue("geometry", self.saveGeometry())
         self._history_timer.stop()
+        self._autosave_timer.stop()
         self.controller.stop()
+        self.autosave_now()
+        self.store.mark_closed()
         super().closeEvent(event)
+
+    def _confirm_close(self) -> bool:
+        """Offer to save trained weights; False means the user chose to keep the window open."""
+        answer = QMessageBox.question(
+            self,
+            "Save the trained model?",
+            "The model has trained since it was last saved. Save it as a checkpoint before closing?",
+            QMessageBox.StandardButton.Save | QMessageBox.StandardButton.Discard | QMessageBox.StandardButton.Cancel,
+            QMessageBox.StandardButton.Save,
+        )
+        if answer == QMessageBox.StandardButton.Cancel:
+            return False
+        if answer == QMessageBox.StandardButton.Save:
+            folder = str(self.settings.value("last_checkpoint_folder", ""))
+            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", folder, CHECKPOINT_FILTER)
+            return bool(path) and self.save_checkpoint_to(path)
+        return True
+
+    # ----------------------------------------------------------------- autosave
+
+    def session_settings(self) -> dict:
+        return {
+            "training": asdict(self.training.settings()),
+            "layer": self.current_layer_name(),
+            "dataset": self.dataset_source,
+            "caption": self.input_view.caption.text(),
+        }
+
+    def autosave_now(self) -> None:
+        """Write model, weights, metrics, settings and input; a failure is reported, never raised."""
+        if self.session.architecture is None:
+            return
+        checkpoint = Checkpoint(
+            architecture=self.session.architecture,
+            state={k: torch.from_numpy(v) for k, v in self.session.weights().items()},
+            classes=self.session.classes,
+            normalization=self.session.normalization,
+            history=self.history,
+            dataset=self.dataset_source,
+        )
+        try:
+            self.store.save(checkpoint, self.session_settings(), self.session.input)
+        except OSError as exc:
+            self.show_message(f"autosave failed: {exc.strerror or exc}")
+            return
+        self._autosave_dirty = False
+
+    def _autosave_if_changed(self) -> None:
+        if self._autosave_dirty:
+            self.autosave_now()
+
+    def _offer_restore(self) -> None:
+        try:
+            saved = self.store.load()
+        except CheckpointError as exc:
+            self.show_error(f"the last session could not be restored: {exc}")
+            return
+        when = time.strftime("%H:%M:%S on %d %b", time.localtime(saved.saved_at))
+        answer = QMessageBox.question(
+            self,
+            "Restore the last session?",
+            f"Convscope did not close properly last time. Restore the session autosaved at {when} "
+            "(model, weights, metrics and settings)?",
+            QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+            QMessageBox.StandardButton.Yes,
+        )
+        if answer == QMessageBox.StandardButton.Yes:
+            self.restore_session(saved)
+
+    def restore_session(self, saved: SavedSession) -> None:
+        settings = saved.settings
+        self.history = MetricsHistory.from_dict(saved.checkpoint.history.to_dict())
+        self.dataset_source = str(settings.get("dataset", "mnist"))
+        self._replace_session(ModelSession.from_checkpoint(saved.checkpoint))
+        try:
+            self.training.set_settings(TrainSettings(**settings["training"]))
+        except (KeyError, TypeError, ValueError):
+            self.show_error("the autosaved training settings were unreadable; the defaults are shown")
+        if saved.input is not None and saved.input.shape == self.session.input_shape:
+            self.session.set_input(saved.input)
+            self.input_view.set_images(self._model_view_as_image(), self.session.display_input())
+            self.input_view.set_caption(str(settings.get("caption", "restored input")))
+        names = [row.name for row in self.session.layers]
+        if settings.get("layer") in names:
+            self.layer_strip.set_current(names.index(settings["layer"]))
+        self._refresh()
+        self.show_message("restored the last session")
 
 
 def _titled(title: str, widget: QWidget, tooltip: str) -> QWidget:

@@ -3,12 +3,17 @@ import multiprocessing
 import os
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-os.environ.setdefault("CONVSCOPE_NO_AUTOSAVE_PROMPT", "1")
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+
+@pytest.fixture(autouse=True)
+def private_convscope_home(tmp_path_factory, monkeypatch):
+    """Autosaves go to a fresh folder per test, never to the user's."""
+    monkeypatch.setenv("CONVSCOPE_HOME", str(tmp_path_factory.mktemp("convscope_home")))
 
 
 @pytest.fixture(autouse=True)

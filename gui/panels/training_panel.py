@@ -313,6 +313,23 @@ class TrainingPanel(QWidget):
             epochs=self._epochs.value(),
         )
 
+    def set_settings(self, settings: TrainSettings) -> None:
+        """Show saved choices (a restored session) without announcing them as edits."""
+        names = {source: name for name, source in DATASETS.items() if source is not None}
+        if settings.dataset in names:
+            self._dataset.setCurrentText(names[settings.dataset])
+            self._folder_label.setText("")
+        else:
+            self._folder = settings.dataset
+            self._folder_label.setText(settings.dataset)
+            self._dataset.setCurrentText(next(name for name, source in DATASETS.items() if source is None))
+        self._dataset_index = self._dataset.currentIndex()
+        self.set_architecture_text(settings.architecture)
+        self._optimizer.setCurrentText(next(name for name, key in OPTIMIZERS.items() if key == settings.optimizer))
+        self._lr.setValue(settings.lr)
+        self._batch_size.setValue(settings.batch_size)
+        self._epochs.setValue(settings.epochs)
+
     def state(self) -> str:
         return self._state
 

@@ -39,6 +39,33 @@ def _alive(obj) -> bool:
     return shiboken6.isValid(obj)
 
 
+@pytest.fixture(autouse=True)
+def questions(monkeypatch):
+    """Modal questions would block an offscreen test: record them and answer from a list (default: Discard/No)."""
+    from PySide6.QtWidgets import QMessageBox
+
+    asked: list[str] = []
+    answers: list = []
+
+    def answer(parent, title, text, *args, **kwargs):
+        asked.append(title)
+        if answers:
+            return answers.pop(0)
+        buttons = args[0] if args else QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+        if buttons & QMessageBox.StandardButton.Discard:
+            return QMessageBox.StandardButton.Discard
+        return QMessageBox.StandardButton.No
+
+    monkeypatch.setattr(QMessageBox, "question", answer)
+    return _Questions(asked, answers)
+
+
+class _Questions:
+    def __init__(self, asked: list[str], answers: list) -> None:
+        self.asked = asked
+        self.answers = answers
+
+
 @pytest.fixture
 def window(qtbot, tmp_path):
     """The real main window with the bundled model, its settings kept in a temporary file."""

@@ -225,3 +225,17 @@ def test_controls_carry_concept_tooltips(panel):
     tips = {w.toolTip() for w in panel.findChildren(QDoubleSpinBox) + panel.findChildren(QSpinBox)}
     assert TOOLTIPS["learning rate"] in tips
     assert {TOOLTIPS["batch size"], TOOLTIPS["epoch"]} <= tips
+
+
+def test_set_settings_shows_saved_choices_without_emitting_edits(qtbot):
+    from gui.panels.training_panel import TrainingPanel, TrainSettings
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    saved = TrainSettings(dataset="/data/shapes", architecture="CONV(4,3) -> RELU -> FC(3)", optimizer="adam",
+                          lr=0.003, batch_size=32, epochs=7)
+    with qtbot.assertNotEmitted(panel.architectureEdited, wait=300), qtbot.assertNotEmitted(panel.datasetChanged):
+        panel.set_settings(saved)
+    assert panel.settings() == saved
+    panel.set_settings(TrainSettings("xo", "FC(2)", "sgd", 0.1, 8, 2))
+    assert panel.settings() == TrainSettings("xo", "FC(2)", "sgd", 0.1, 8, 2)
