@@ -5,7 +5,8 @@ over 20 epochs, random 2-px shifts), from the same random initial weights for bo
 
   app   the real MainWindow (every panel visible, each snapshot repainted) with its TrainingController
         started on a TrainingJob carrying that recipe: the training panel has no augment or schedule
-        controls, so the job is built here; the window's own 100 ms history refresh is started too
+        controls, so the job is built here as MainWindow._job builds one (continuing the window's
+        history, as the curves expect); the window's own 100 ms history refresh is started too
   bare  benchmarks/_bare_loop.py, the same recipe and random stream in a plain loop
 
 Each is timed from the request to start (process launch included for both) until the parent learns of
@@ -64,8 +65,9 @@ def app_run(window, weights: dict) -> tuple[float, float, int]:
     from core.trainer import TrainConfig
     from core.training_process import TrainingJob
 
-    job = TrainingJob(architecture=parse(PRESETS["lenet"]).to_text(), dataset="mnist",
-                      config=TrainConfig(**RECIPE), weights=weights)
+    history = window.history
+    job = TrainingJob(architecture=parse(PRESETS["lenet"]).to_text(), dataset="mnist", config=TrainConfig(**RECIPE),
+                      weights=weights, history=history.to_dict(), start_step=history.steps[-1] if history.steps else 0)
     reached: list[tuple[float, object]] = []
 
     def on_progress(progress) -> None:
