@@ -80,3 +80,10 @@ def window(qtbot, tmp_path):
     qtbot.waitExposed(win)
     yield win
     win.close()
+
+
+@pytest.fixture(autouse=True)
+def empty_clipboard_afterwards(qapp):
+    """Data left on the offscreen clipboard crashes Qt's teardown at interpreter exit."""
+    yield
+    qapp.clipboard().clear()
