@@ -28,7 +28,8 @@ def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int
 
 
 def _screenshot(app: QApplication, window, path: str) -> int:
-    """Let layouts settle, render the window to a PNG, and quit."""
+    """Render at a fixed size (not the user's saved geometry) so screenshots compare, then quit."""
+    window.resize(1560, 960)
     for _ in range(5):
         app.processEvents()
     ok = window.grab().save(path)

@@ -5,7 +5,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QKeyEvent
+from PySide6.QtGui import QFont, QFontMetrics, QKeyEvent
 from PySide6.QtWidgets import QHBoxLayout, QPushButton, QScrollArea, QSizePolicy, QToolButton, QWidget
 
 # One colour per family of the engine's layer kinds, so the conv / pool / fc rhythm shows at a glance.
@@ -140,6 +140,10 @@ class LayerStrip(QWidget):
             " border-radius: 6px; padding: 3px 8px; }"
             f" QPushButton:checked {{ border-color: {CURRENT_BORDER_COLOUR}; font-weight: bold; }}"
         )
+        bold = QFont(button.font())
+        bold.setBold(True)
+        widest = max(QFontMetrics(bold).horizontalAdvance(line) for line in button.text().splitlines())
+        button.setMinimumWidth(widest + 26)  # the current chip is bold: leave it room for its text
         button.clicked.connect(lambda: self._chip_clicked(index))
         return button
 
