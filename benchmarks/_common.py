@@ -5,8 +5,10 @@ and a spawned child re-imports the benchmark script, which must stay as light as
 """
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import sys
 import tempfile
 from contextlib import contextmanager
@@ -17,6 +19,11 @@ REPO = Path(__file__).resolve().parent.parent
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# The app autosaves and flags crashes under $CONVSCOPE_HOME: benchmarks (and the children they start)
+# get a throw-away one, so they never touch a user's sessions nor stop at a "restore?" prompt.
+if "CONVSCOPE_BENCHMARK_HOME" not in os.environ:
+    os.environ["CONVSCOPE_BENCHMARK_HOME"] = os.environ["CONVSCOPE_HOME"] = tempfile.mkdtemp(prefix="convscope-bench-")
+    atexit.register(shutil.rmtree, os.environ["CONVSCOPE_HOME"], True)
 
 RESULT_PREFIX = "RESULT "
 

@@ -13,6 +13,7 @@ import argparse
 import os
 import subprocess
 import sys
+import tempfile
 import time
 
 from _common import REPO, Figure, median, report
@@ -23,7 +24,10 @@ BARE = [sys.executable, "-c", "import torch, PySide6.QtWidgets; print('ready', f
 
 
 def seconds_until_line(command: list[str], line: str) -> float:
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+    # A fresh autosave home per launch: the app is cut off right after its first paint, which would
+    # otherwise look like a crash to the next launch.
+    home = tempfile.mkdtemp(dir=os.environ["CONVSCOPE_HOME"])
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CONVSCOPE_HOME": home}
     start = time.perf_counter()
     with subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env, cwd=REPO) as process:
         for output in process.stdout:
@@ -53,7 +57,9 @@ def main() -> None:
         f"ratio <= {TARGET_RATIO:g}", ratio <= TARGET_RATIO, ratio,
     ))
     if args.profile:
-        subprocess.run([*APP, "--profile"], cwd=REPO, env={**os.environ, "QT_QPA_PLATFORM": "offscreen"}, check=True)
+        home = tempfile.mkdtemp(dir=os.environ["CONVSCOPE_HOME"])
+        env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CONVSCOPE_HOME": home}
+        subprocess.run([*APP, "--profile"], cwd=REPO, env=env, check=True)
 
 
 if __name__ == "__main__":
