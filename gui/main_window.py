@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from core.architecture import DEFAULT_PRESET, PRESETS, ArchitectureError, layer_table, parse
+from core.architecture import DEFAULT_PRESET, PRESETS, Architecture, ArchitectureError, layer_table, parse
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from core.cli import DEFAULT_CHECKPOINT
 from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
@@ -399,6 +399,7 @@ class MainWindow(QMainWindow):
         self.show_sample(0)
 
     def _job(self, with_weights: bool) -> TrainingJob | None:
+        """A training job from the panel's settings; a new architecture gets fresh weights and metrics."""
         settings = self.training.settings()
         try:
             architecture = parse(settings.architecture)
@@ -408,10 +409,11 @@ class MainWindow(QMainWindow):
         except (ArchitectureError, ValueError) as exc:
             self.show_error(str(exc))
             return None
-        same = self.session.architecture is not None and architecture == self.session.architecture
-        if not same:
-            self._replace_session(ModelSession.from_architecture(architecture, self._classes_for(architecture), self.session.normalization))
-        self.dataset_source = settings.dataset
+        if settings.dataset != self.dataset_source:
+            self.change_dataset(settings.dataset)
+        if self.session.architecture is None or architecture != self.session.architecture:
+            if not self._new_session(architecture):
+                return None
         return TrainingJob(
             architecture=architecture.to_text(),
             dataset=settings.dataset,
@@ -421,10 +423,20 @@ class MainWindow(QMainWindow):
             start_step=self.history.steps[-1] if self.history.steps else 0,
         )
 
-    def _classes_for(self, architecture) -> tuple[str, ...]:
-        if len(self.session.classes) == architecture.num_classes:
-            return self.session.classes
-        return tuple(str(i) for i in range(architecture.num_classes))
+    def _new_session(self, architecture: Architecture, seed: int = 0) -> bool:
+        """Random weights for ``architecture``, with the current data set's classes and normalization."""
+        try:
+            samples = load_dataset(self.dataset_source, "test", architecture.input_shape)
+        except DataError as exc:
+            self.show_error(str(exc))
+            return False
+        if len(samples.classes) == architecture.num_classes:
+            classes = samples.classes
+        else:
+            classes = tuple(str(i) for i in range(architecture.num_classes))
+        self.history = MetricsHistory()
+        self._replace_session(ModelSession.from_architecture(architecture, classes, samples.normalization, seed))
+        return True
 
     def start_training(self) -> None:
         if self.controller.state == "paused" and self.controller.active:
@@ -461,12 +473,8 @@ class MainWindow(QMainWindow):
         except ArchitectureError as exc:
             self.show_error(str(exc))
             return
-        seed = int(np.random.default_rng().integers(2**31))
-        self.history = MetricsHistory()
-        self._replace_session(
-            ModelSession.from_architecture(architecture, self._classes_for(architecture), self.session.normalization, seed)
-        )
-        self.show_message("weights reset to random values")
+        if self._new_session(architecture, seed=int(np.random.default_rng().integers(2**31))):
+            self.show_message("weights reset to random values")
 
     def _replace_session(self, session: ModelSession) -> None:
         x = self.session.input

@@ -78,6 +78,7 @@ class LayerStrip(QWidget):
         """Replace the chips (a new model) and select `current`, clamped; does not emit layerSelected."""
         for chip in self._chips:
             self._chip_layout.removeWidget(chip)
+            chip.hide()  # deleteLater waits for the event loop; the old chip must vanish now
             chip.deleteLater()
         self._chips = [self._make_chip(index, chip) for index, chip in enumerate(chips)]
         for chip in self._chips:
