@@ -372,7 +372,10 @@ class MainWindow(QMainWindow):
             else:
                 self.load_image_file(path)
         elif mime.hasImage():
-            self.set_image(qimage_to_array(QImage(mime.imageData())), "dropped image")
+            try:
+                self.set_image(qimage_to_array(QImage(mime.imageData())), "dropped image")
+            except ValueError as exc:
+                self.show_error(f"the dropped image could not be used: {exc}")
         event.acceptProposedAction()
 
     # ----------------------------------------------------------------- training
