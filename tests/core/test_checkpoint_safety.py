@@ -114,11 +114,6 @@ def test_the_refusal_explains_that_the_file_could_run_code(cli_runs):
         assert "could run code" in cli_runs[case][0].stderr
 
 
-@pytest.mark.xfail(
-    reason="core.checkpoint keeps the first line of torch's UnpicklingError, which carries terminal escape codes "
-    "(\\x1b[1m) and torch's advice to retry with weights_only=False; it should name the refused global instead",
-    strict=True,
-)
 def test_the_refusal_names_what_would_have_run_and_holds_no_terminal_codes(tmp_path):
     files = write_hostile_files(tmp_path)
     with pytest.raises(CheckpointError) as caught:
@@ -196,11 +191,6 @@ def test_seeded_fuzz_of_the_pickle_stream_never_runs_code(tmp_path):
     assert outcomes["refused as code"] > 0 and outcomes["refused"] > FUZZ_CASES // 4, outcomes
 
 
-@pytest.mark.xfail(
-    reason="core.checkpoint.load_checkpoint lets struct.error escape (torch's unpickler reading a cut BINUNICODE/"
-    "LONG4 length); add struct.error to the 'not a readable checkpoint' except tuple",
-    strict=True,
-)
 def test_seeded_fuzz_of_the_pickle_stream_gives_only_checkpoint_errors(tmp_path):
     _, escaped, _ = fuzz_pickle_stream(tmp_path)
     assert not escaped, f"{len(escaped)} of {FUZZ_CASES} escaped, e.g. {escaped[0]}"

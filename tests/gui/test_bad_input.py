@@ -247,11 +247,6 @@ def test_pasting_a_clipboard_without_an_image_says_so_and_keeps_the_input(shown,
     before.assert_kept(shown)
 
 
-@pytest.mark.xfail(
-    reason="MainWindow.dropEvent calls qimage_to_array on a null QImage outside any try: ValueError escapes the "
-    "event handler instead of a message",
-    strict=True,
-)
 def test_dropping_image_data_that_does_not_decode_gives_a_message(shown, qtbot):
     from PySide6.QtCore import QPoint, QPointF
     from PySide6.QtGui import QDragEnterEvent, QDropEvent
