@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sys
+import traceback
 
 import torch
 from PySide6.QtWidgets import QApplication
@@ -24,7 +25,18 @@ def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int
     window.show()
     if screenshot:
         return _screenshot(app, window, screenshot)
+    sys.excepthook = _report_to(window)
     return app.exec()
+
+
+def _report_to(window):
+    """An error that escapes a slot is shown in the window (and logged), and the app keeps running."""
+
+    def report(kind, value, tb) -> None:
+        traceback.print_exception(kind, value, tb)
+        window.show_error(f"unexpected {kind.__name__}: {value} (details in the terminal)")
+
+    return report
 
 
 def _screenshot(app: QApplication, window, path: str) -> int:

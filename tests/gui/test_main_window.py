@@ -121,3 +121,14 @@ def test_sample_navigation_shows_the_true_label(window, qtbot):
     QTest.mouseClick(button(window.input_view, "◀ Previous"), Qt.MouseButton.LeftButton)
     QTest.mouseClick(button(window.input_view, "◀ Previous"), Qt.MouseButton.LeftButton)
     assert window.input_view.caption.text().startswith("test sample 1000 / 1000")
+
+
+def test_an_error_escaping_a_slot_reaches_the_user(window):
+    from gui.app import _report_to
+
+    report = _report_to(window)
+    try:
+        raise RuntimeError("boom")
+    except RuntimeError as exc:
+        report(type(exc), exc, exc.__traceback__)
+    assert "unexpected RuntimeError: boom" in window.message_bar.text()
