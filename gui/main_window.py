@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QMessageBox,
     QSplitter,
+    QTabWidget,
     QVBoxLayout,
     QWidget,
 )
@@ -33,10 +34,11 @@ from core.image_io import ImageLoadError, load_image
 from core.model_session import LayerRow, ModelSession
 from core.preprocess import drawing_to_input, image_to_input
 from core.session_store import SavedSession, SessionStore
-from core.trainer import MetricsHistory, TrainConfig
+from core.trainer import MetricsHistory, TrainConfig, confusion_matrix, evaluate
 from core.training_process import Failure, Progress, Snapshot, TrainingJob
 from gui.concepts import TOOLTIPS
 from gui.controller import TrainingController
+from gui.panels.confusion_view import ConfusionView
 from gui.panels.draw_canvas import DrawCanvas
 from gui.panels.feature_map_view import FeatureMapView
 from gui.panels.filter_view import FilterView
@@ -71,6 +73,8 @@ class MainWindow(QMainWindow):
         self.dataset_source = "mnist"
         self._samples: Dataset | None = None
         self._sample_index = 0
+        self._browse: np.ndarray | None = None  # test-set indices of a chosen confusion cell
+        self._browse_label = ""
         self._messages: list[str] = []
         self._history_dirty = True
 
@@ -106,6 +110,7 @@ class MainWindow(QMainWindow):
         self.layer_strip = LayerStrip()
         self.feature_maps = FeatureMapView()
         self.filters = FilterView()
+        self.confusion = ConfusionView()
         self.training = TrainingPanel()
         self.training.set_presets(PRESETS, DEFAULT_PRESET)
         self.message_bar = QLabel()
@@ -121,7 +126,10 @@ class MainWindow(QMainWindow):
 
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(self.feature_maps)
-        centre.addWidget(self.filters)
+        lower = QTabWidget()
+        lower.addTab(self.filters, "Filters")
+        lower.addTab(self.confusion, "Confusion matrix")
+        centre.addWidget(lower)
         centre.setSizes([560, 300])
         centre_box = QWidget()
         centre_layout = QVBoxLayout(centre_box)
@@ -178,6 +186,9 @@ class MainWindow(QMainWindow):
         self.input_view.nextRequested.connect(lambda: self.show_sample(self._sample_index + 1))
         self.input_view.randomRequested.connect(self.show_random_sample)
         self.input_view.openRequested.connect(self.open_image_dialog)
+        self.confusion.evaluateRequested.connect(self.evaluate_test_set)
+        self.confusion.cellChosen.connect(self.browse_confusion_cell)
+        self.confusion.showAllRequested.connect(self.browse_all_samples)
         self.layer_strip.layerSelected.connect(lambda _index: self._refresh_layer())
         self.feature_maps.unitHovered.connect(self.show_unit_receptive_field)
         self.feature_maps.unitClicked.connect(self.show_unit_receptive_field)
@@ -222,6 +233,8 @@ class MainWindow(QMainWindow):
             self.training.set_architecture_text(text)
             self.preview_architecture(text)
         self._samples = None
+        self._browse = None
+        self.confusion.set_browsing_cell(False)
         self._history_dirty = True
         self._flush_history()
 
@@ -286,26 +299,64 @@ class MainWindow(QMainWindow):
             self._samples = load_dataset(self.dataset_source, "test", self.session.input_shape)
         return self._samples
 
-    def show_sample(self, index: int) -> None:
+    def show_sample(self, position: int) -> None:
+        """Show a test example: the position counts through the whole test set, or through a chosen cell."""
         try:
             samples = self.samples()
         except DataError as exc:
             self.show_error(str(exc))
             return
-        self._sample_index = index % len(samples)
-        x = samples.images[self._sample_index]
+        order = self._browse if self._browse is not None else np.arange(len(samples))
+        self._sample_index = position % len(order)
+        index = int(order[self._sample_index])
+        x = samples.images[index]
         if x.shape != self.session.input_shape:
             self.show_error(f"the samples are {x.shape}, the model takes {self.session.input_shape}")
             return
         self.session.set_input(x)
-        original = self._original_sample(self._sample_index)
-        self.input_view.set_images(original, self.session.display_input())
-        label = samples.classes[samples.labels[self._sample_index]]
-        self.input_view.set_caption(f"test sample {self._sample_index + 1} / {len(samples)} — true label {label}")
+        self.input_view.set_images(self._original_sample(index), self.session.display_input())
+        label = samples.classes[samples.labels[index]]
+        where = f"test sample {index + 1} / {len(samples)} — true label {label}"
+        if self._browse is not None:
+            where = f"{self._browse_label}: {self._sample_index + 1} of {len(order)} ({where})"
+        self.input_view.set_caption(where)
         self._refresh()
 
     def show_random_sample(self) -> None:
-        self.show_sample(int(np.random.default_rng().integers(len(self.samples()))))
+        count = len(self._browse) if self._browse is not None else len(self.samples())
+        self.show_sample(int(np.random.default_rng().integers(count)))
+
+    def evaluate_test_set(self) -> None:
+        """Accuracy and confusion matrix of the weights shown now on the whole test set."""
+        try:
+            samples = self.samples()
+        except DataError as exc:
+            self.show_error(str(exc))
+            return
+        if len(samples.classes) != len(self.session.classes):
+            self.show_error(f"the test set has {len(samples.classes)} classes, the model {len(self.session.classes)}")
+            return
+        accuracy, predicted = evaluate(self.session.model, samples)
+        self._predicted = predicted
+        correct = int((predicted == samples.labels).sum())
+        self.confusion.set_matrix(
+            confusion_matrix(samples.labels, predicted, len(samples.classes)),
+            samples.classes,
+            f"accuracy {accuracy:.1%} ({correct}/{len(samples)}) on the test set with the weights of step "
+            f"{self.session.step}. Click a cell to browse its examples.",
+        )
+
+    def browse_confusion_cell(self, true: int, predicted: int) -> None:
+        samples = self.samples()
+        self._browse = np.flatnonzero((samples.labels == true) & (self._predicted == predicted))
+        self._browse_label = f"true {samples.classes[true]}, predicted {samples.classes[predicted]}"
+        self.confusion.set_browsing_cell(True)
+        self.show_sample(0)
+
+    def browse_all_samples(self) -> None:
+        self._browse = None
+        self.confusion.set_browsing_cell(False)
+        self.show_sample(0)
 
     def _original_sample(self, index: int) -> np.ndarray:
         if self.dataset_source == "mnist":
@@ -399,6 +450,8 @@ class MainWindow(QMainWindow):
             self.show_message("training stopped: the data set changed")
         self.dataset_source = source
         self._samples = None
+        self._browse = None
+        self.confusion.set_browsing_cell(False)
         self.show_sample(0)
 
     def _job(self, with_weights: bool) -> TrainingJob | None:

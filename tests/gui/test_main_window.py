@@ -132,3 +132,26 @@ def test_an_error_escaping_a_slot_reaches_the_user(window):
     except RuntimeError as exc:
         report(type(exc), exc, exc.__traceback__)
     assert "unexpected RuntimeError: boom" in window.message_bar.text()
+
+
+def test_confusion_matrix_of_the_bundled_model_lets_the_user_browse_its_mistakes(window, qtbot):
+    from PySide6.QtWidgets import QTabWidget
+
+    from tests.gui.test_confusion_view import click_cell
+
+    tabs = next(t for t in window.findChildren(QTabWidget) if t.indexOf(window.confusion) >= 0)
+    bar = tabs.tabBar()
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tabs.indexOf(window.confusion)).center())
+    assert window.confusion.isVisible()
+    QTest.mouseClick(window.confusion.evaluate_button, Qt.MouseButton.LeftButton)
+    matrix = window.confusion.matrix()
+    assert matrix.sum() == 1000 and np.trace(matrix) >= 970
+    assert "accuracy 9" in window.confusion.summary.text()
+    true, predicted = np.unravel_index(np.argmax(matrix - np.diag(np.diag(matrix))), matrix.shape)
+    click_cell(window.confusion, int(true), int(predicted))
+    assert window.input_view.caption.text().startswith(f"true {true}, predicted {predicted}: 1 of {matrix[true, predicted]}")
+    assert int(np.argmax(window.current_probabilities())) == predicted
+    QTest.mouseClick(button(window.input_view, "Next ▶"), Qt.MouseButton.LeftButton)
+    assert int(np.argmax(window.current_probabilities())) == predicted
+    QTest.mouseClick(window.confusion.all_button, Qt.MouseButton.LeftButton)
+    assert window.input_view.caption.text().startswith("test sample")
