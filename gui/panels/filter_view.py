@@ -129,8 +129,10 @@ class FilterView(QWidget):
         elif self._first_layer:
             self._show(tile(weights.mean(axis=1)), (-bound, bound), _GRAY_LUT, _GRAY)
         elif self._mode.currentText() == ALL_INPUTS:
-            slices = weights.reshape(out_channels * in_channels, *weights.shape[2:])
-            self._show(tile(slices, columns=in_channels), (-bound, bound), _DIVERGING_LUT, _DIVERGING)
+            # One column per filter, one row per input channel: deep layers have more filters than
+            # inputs, so this lies wide like the panel.
+            slices = weights.transpose(1, 0, 2, 3).reshape(in_channels * out_channels, *weights.shape[2:])
+            self._show(tile(slices, columns=out_channels), (-bound, bound), _DIVERGING_LUT, _DIVERGING)
         else:
             self._show(tile(weights.mean(axis=1)), (-bound, bound), _DIVERGING_LUT, _DIVERGING)
         kind = f"{out_channels} filters of {in_channels} x {weights.shape[2]} x {weights.shape[3]}"

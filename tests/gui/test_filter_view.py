@@ -47,9 +47,9 @@ def test_deep_layer_all_inputs_is_a_filter_by_input_grid(view, rng):
     view.set_filters(weights, "conv2", first_layer=False)
     assert view.findChild(QComboBox).currentText() == ALL_INPUTS
     drawn = view.mosaic()
-    assert drawn.shape == (4 * 4 - 1, 6 * 4 - 1)
+    assert drawn.shape == (6 * 4 - 1, 4 * 4 - 1)  # a column per filter, a row per input channel
     for out_channel, in_channel in [(0, 0), (2, 5), (3, 1)]:
-        top, left = out_channel * 4, in_channel * 4
+        top, left = in_channel * 4, out_channel * 4
         np.testing.assert_array_equal(drawn[top : top + 3, left : left + 3], weights[out_channel, in_channel])
 
 
