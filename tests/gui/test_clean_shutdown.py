@@ -1,0 +1,166 @@
+"""Nothing is left behind: many start/stop cycles of the training controller, and closing the app mid-run."""
+from __future__ import annotations
+
+import multiprocessing
+import multiprocessing.forkserver
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import core.training_process
+from core.architecture import PRESETS
+from core.trainer import TrainConfig
+from core.training_process import TrainingJob, TrainingProcess
+from gui.controller import TrainingController
+
+REPO = Path(__file__).resolve().parents[2]
+CYCLES = 100
+JOB = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=50, lr=0.05))
+
+
+def open_file_descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.fixture
+def forkserver_workers(monkeypatch):
+    """Start workers from a fork server that has already imported torch.
+
+    A spawned worker spends ~2-3 s importing torch (and torch._dynamo, which the first optimizer
+    pulls in) before it reads its first command, so 100 real cycles would take minutes; forking from
+    a warm server runs the very same TrainingProcess and controller code, only the imports are skipped.
+    """
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["core.training_process", "torch._dynamo"])
+    monkeypatch.setattr(core.training_process, "_CONTEXT", context)
+    yield
+    multiprocessing.forkserver._forkserver._stop()  # the server would otherwise outlive the test
+
+
+def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot, forkserver_workers):
+    controller = TrainingController()
+    states: list[str] = []
+    controller.stateChanged.connect(states.append)
+    controller.start(JOB)  # warm up: the fork server starts and opens its own pipes
+    qtbot.waitUntil(lambda: controller.state == "running", timeout=60_000)
+    controller.stop()
+    threads, descriptors = threading.active_count(), open_file_descriptors()
+    started = time.perf_counter()
+    for cycle in range(CYCLES):
+        controller.start(JOB)
+        if cycle % 10 == 9:  # now and then stop a worker that is really training, not just starting
+            qtbot.waitUntil(lambda: controller.state == "running", timeout=20_000)
+        controller.stop()
+        assert controller.state == "idle" and not controller.active
+        assert not multiprocessing.active_children()
+    elapsed = time.perf_counter() - started
+    assert states.count("idle") == CYCLES + 1 and states.count("running") >= CYCLES // 10
+    qtbot.waitUntil(lambda: threading.active_count() <= threads, timeout=5_000)
+    assert open_file_descriptors() <= descriptors
+    print(f"{CYCLES} start/stop cycles (fork server) took {elapsed:.1f} s")
+
+
+def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
+    controller = TrainingController()
+    threads, descriptors = threading.active_count(), open_file_descriptors()
+    for _ in range(2):
+        controller.start(JOB)
+        controller.stop()
+        assert controller.state == "idle" and not multiprocessing.active_children()
+    qtbot.waitUntil(lambda: threading.active_count() <= threads, timeout=5_000)
+    assert open_file_descriptors() <= descriptors
+
+
+@pytest.mark.xfail(
+    reason="a spawned worker that has built an optimizer (which imports torch._dynamo) spends ~0.9 s in interpreter "
+    "teardown after 'stop', and TrainingProcess.stop/MainWindow.close wait for it; core.training_process.worker_main "
+    "should flush its queues (close + join_thread) and end with os._exit(0)",
+    strict=True,
+)
+def test_a_training_worker_is_gone_promptly_after_stop(qtbot):
+    process = TrainingProcess(JOB)
+    process.start()
+    process.send("run")
+    progress: list = []
+    qtbot.waitUntil(lambda: progress.extend(process.poll_events()) or any(e.step >= 3 for e in progress), timeout=60_000)
+    started = time.monotonic()
+    process.stop()
+    assert not process.is_alive()
+    assert time.monotonic() - started < 0.5
+
+
+CLOSE_WHILE_TRAINING = r"""
+import os, sys, time
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication, QMessageBox
+import torch
+
+app = QApplication(sys.argv)
+QMessageBox.question = staticmethod(lambda *args, **kwargs: QMessageBox.StandardButton.Discard)
+from gui.main_window import MainWindow
+
+window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
+window.show()
+first = window.session.step
+window.start_training()
+
+
+def close_after_a_few_steps():
+    if window.session.step >= first + 3:
+        poll.stop()
+        print(f"steps {window.session.step - first}", flush=True)
+        print(f"closing {time.monotonic()}", flush=True)
+        window.close()
+
+
+poll = QTimer()
+poll.timeout.connect(close_after_a_few_steps)
+poll.start(20)
+QTimer.singleShot(90_000, lambda: (print("no training steps within 90 s", flush=True), os._exit(3)))
+sys.exit(app.exec())
+"""
+
+
+def close_while_training(folder: Path) -> tuple[subprocess.CompletedProcess, float]:
+    """Run the app in a child, close it mid-run; give its output and the seconds from close() to exit."""
+    folder.mkdir()
+    env = {
+        **os.environ,
+        "QT_QPA_PLATFORM": "offscreen",
+        "PYTHONPATH": str(REPO),
+        "HOME": str(folder),
+        "XDG_CONFIG_HOME": str(folder / "config"),
+        "XDG_DATA_HOME": str(folder / "data"),
+    }
+    argv = [sys.executable, "-c", CLOSE_WHILE_TRAINING, str(folder / "settings.ini")]
+    process = subprocess.Popen(argv, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stdout, stderr = process.communicate(timeout=120)
+    exited = time.monotonic()
+    result = subprocess.CompletedProcess(argv, process.returncode, stdout, stderr)
+    closing = [line for line in stdout.splitlines() if line.startswith("closing ")]
+    assert closing, f"the app never closed: {stdout} {stderr}"
+    return result, exited - float(closing[0].split()[1])
+
+
+def assert_clean_exit(result: subprocess.CompletedProcess) -> None:
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split("steps ")[1].split()[0]) >= 3  # it really was training when closed
+    assert "QThread: Destroyed" not in result.stderr and "Segmentation" not in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+
+
+def test_closing_the_window_while_training_exits_cleanly_within_two_seconds(tmp_path):
+    """One retry absorbs a busy CI core; a shutdown that is slow by design (e.g. waiting out the
+    worker's kill timeout) is slow both times and still fails."""
+    result, seconds = close_while_training(tmp_path / "first")
+    assert_clean_exit(result)
+    if seconds >= 2.0:
+        result, retried = close_while_training(tmp_path / "retry")
+        assert_clean_exit(result)
+        seconds = min(seconds, retried)
+    assert seconds < 2.0
