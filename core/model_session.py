@@ -5,6 +5,7 @@ Everything the viewer shows derives from one ``ModelSession``; it caches the one
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 
 import numpy as np
@@ -13,9 +14,11 @@ from torch import nn
 
 from core.architecture import Architecture, build_model
 from core.checkpoint import Checkpoint
+from core.data import Dataset
 from core.inspect import Inspection, inspect, leaf_layers
 from core.preprocess import Normalization
 from core.receptive_field import ReceptiveField, UnitBox, effective_receptive_field, receptive_fields, unit_box
+from core.trainer import evaluate
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,7 @@ class ModelSession:
         self.step = 0
         self._input: np.ndarray | None = None
         self._inspection: Inspection | None = None
+        self._scratch: nn.Module | None = None
         params = {name: sum(p.numel() for p in m.parameters()) for name, m in leaf_layers(model)}
         self.layers = [
             LayerRow(rf.name, rf.kind, rf.output_shape, params.get(rf.name, 0), rf)
@@ -86,6 +90,13 @@ class ModelSession:
         if step is not None:
             self.step = step
         self._inspection = None
+
+    def accuracy_with(self, weights: dict[str, np.ndarray], dataset: Dataset) -> float:
+        """Accuracy of other weights (e.g. a worker's epoch end) without touching the model on show."""
+        if self._scratch is None:
+            self._scratch = copy.deepcopy(self.model)
+        self._scratch.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
+        return evaluate(self._scratch, dataset)[0]
 
     def weights(self) -> dict[str, np.ndarray]:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}

@@ -35,7 +35,7 @@ class TrainingJob:
     history: dict | None = None
     start_step: int = 0  # the history's last step: a resumed run's curves continue from it
     threads: int = 1
-    snapshot_interval: float = 0.1
+    snapshot_interval: float = 0.08  # a fixed cadence of 12.5 Hz keeps the views above 10 Hz
 
 
 @dataclass(frozen=True)
@@ -53,6 +53,15 @@ class Progress:
 
 @dataclass(frozen=True)
 class Snapshot:
+    step: int
+    weights: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class EpochEnd:
+    """The weights at the end of an epoch, never dropped: the parent measures test accuracy on them,
+    on its own core, so the worker never pauses training for a test pass."""
+
     step: int
     weights: dict[str, np.ndarray]
 
@@ -102,7 +111,7 @@ class TrainingProcess:
     def is_alive(self) -> bool:
         return self._process.is_alive()
 
-    def poll_events(self) -> list[Progress | Failure | FullState]:
+    def poll_events(self) -> list[Progress | EpochEnd | Failure | FullState]:
         events = []
         while True:
             try:
@@ -189,7 +198,6 @@ def worker_main(job: TrainingJob, commands, events, snapshots) -> None:
 def _make_trainer(job: TrainingJob) -> Trainer:
     architecture = parse(job.architecture)
     train = load_dataset(job.dataset, "train", architecture.input_shape)
-    test = load_dataset(job.dataset, "test", architecture.input_shape)
     if len(train.classes) != architecture.num_classes:
         raise DataError(
             f"the data set has {len(train.classes)} classes but the architecture's last layer has "
@@ -198,7 +206,7 @@ def _make_trainer(job: TrainingJob) -> Trainer:
     model = build_model(architecture)
     if job.weights is not None:
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in job.weights.items()})
-    trainer = Trainer(model, train, test, job.config)
+    trainer = Trainer(model, train, None, job.config, test_each_epoch=False)
     if job.optimizer_state is not None:
         trainer.optimizer.load_state_dict(job.optimizer_state)
         trainer.set_lr(job.config.lr)
@@ -218,8 +226,7 @@ class _Worker:
         self.state = "paused"
         self.stopwatch = Stopwatch()
         self.published_history = len(trainer.history.steps)
-        self.published_tests = len(trainer.history.test_steps)
-        self.last_publish = 0.0
+        self.next_publish = 0.0
 
     def loop(self) -> None:
         self._publish(force=True)
@@ -253,9 +260,6 @@ class _Worker:
             self._publish(force=True)
         elif name == "set_lr":
             self.trainer.set_lr(float(command[1]))
-        elif name == "evaluate":
-            self.trainer.record_test_accuracy()
-            self._publish(force=True)
         elif name == "state":
             self.events.put(self._full_state())
         return True
@@ -273,6 +277,8 @@ class _Worker:
             self.events.put(Failure("diverged", str(exc)))
             return
         self.stopwatch.add(self.trainer.config.batch_size)
+        if self.trainer.end_of_epoch:
+            self.events.put(EpochEnd(self.trainer.first_step + result.step, self.trainer.snapshot().state))
         if result.finished:
             self.state = "finished"
             self._publish(force=True)
@@ -281,22 +287,20 @@ class _Worker:
 
     def _publish(self, force: bool = False) -> None:
         now = time.monotonic()
-        if not force and now - self.last_publish < self.job.snapshot_interval:
+        if not force and now < self.next_publish:
             return
-        self.last_publish = now
+        interval = self.job.snapshot_interval
+        self.next_publish = max(self.next_publish + interval, now + interval / 2)
         trainer = self.trainer
         history = trainer.history
         new_history = {
             "steps": history.steps[self.published_history :],
             "loss": history.loss[self.published_history :],
             "accuracy": history.accuracy[self.published_history :],
-            "test_steps": history.test_steps[self.published_tests :],
-            "test_accuracy": history.test_accuracy[self.published_tests :],
         }
         if len(history.steps) < self.published_history:
             new_history["truncate_to"] = len(history.steps)
         self.published_history = len(history.steps)
-        self.published_tests = len(history.test_steps)
         samples_left = (trainer.total_steps - trainer.step_count) * trainer.config.batch_size
         rate = self.stopwatch.rate() if self.state == "running" else 0.0
         self.events.put(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.training_process import Failure, FullState, Progress, TrainingJob, TrainingProcess
+from core.training_process import EpochEnd, Failure, FullState, Progress, TrainingJob, TrainingProcess
 
 
 class TrainingController(QObject):
     progressed = Signal(object)  # Progress
     weightsUpdated = Signal(object)  # Snapshot
+    epochEnded = Signal(object)  # EpochEnd
     failed = Signal(object)  # Failure
     stateChanged = Signal(str)  # "idle", "starting", "running", "paused", "finished"
 
@@ -58,9 +59,6 @@ class TrainingController(QObject):
 
     def step(self) -> None:
         self._send("step")
-
-    def evaluate(self) -> None:
-        self._send("evaluate")
 
     def set_learning_rate(self, lr: float) -> None:
         self._send("set_lr", lr)
@@ -114,6 +112,8 @@ class TrainingController(QObject):
         if isinstance(event, Progress):
             self.progressed.emit(event)
             self._set_state(event.state)
+        elif isinstance(event, EpochEnd):
+            self.epochEnded.emit(event)
         elif isinstance(event, Failure):
             self.failed.emit(event)
 

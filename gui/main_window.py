@@ -35,7 +35,7 @@ from core.model_session import LayerRow, ModelSession
 from core.preprocess import drawing_to_input, image_to_input
 from core.session_store import SavedSession, SessionStore
 from core.trainer import MetricsHistory, TrainConfig, confusion_matrix, evaluate
-from core.training_process import Failure, Progress, Snapshot, TrainingJob
+from core.training_process import EpochEnd, Failure, Progress, Snapshot, TrainingJob
 from gui.concepts import TOOLTIPS
 from gui.controller import TrainingController
 from gui.panels.confusion_view import ConfusionView
@@ -202,6 +202,7 @@ class MainWindow(QMainWindow):
         self.training.resetRequested.connect(self.reset_weights)
         self.controller.progressed.connect(self._on_progress)
         self.controller.weightsUpdated.connect(self._on_weights)
+        self.controller.epochEnded.connect(self._on_epoch_end)
         self.controller.failed.connect(self._on_failure)
         self.controller.stateChanged.connect(self._on_training_state)
 
@@ -559,6 +560,17 @@ class MainWindow(QMainWindow):
             progress.step / max(1, progress.total_steps),
             f"epoch {epoch} · batch {progress.batch}/{progress.batches_per_epoch} · {rate}{eta}",
         )
+
+    def _on_epoch_end(self, epoch_end: EpochEnd) -> None:
+        """Test accuracy of the epoch's weights, measured here so the worker never stops for it."""
+        try:
+            accuracy = self.session.accuracy_with(epoch_end.weights, self.samples())
+        except (DataError, RuntimeError) as exc:
+            self.show_error(f"could not measure test accuracy: {exc}")
+            return
+        self.history.test_steps.append(epoch_end.step)
+        self.history.test_accuracy.append(accuracy)
+        self._history_dirty = True
 
     def _flush_history(self) -> None:
         if not self._history_dirty:

@@ -374,6 +374,10 @@ class TrainingPanel(QWidget):
                 "test_steps and test_accuracy must be 1-D and equally long, "
                 f"got {test_steps.shape}, {test_accuracy.shape}"
             )
+        if len(steps) > 1 and np.any(np.diff(steps) < 0):
+            # Steps that go backwards made the X-linked, clip-to-view plots resize each other forever.
+            order = np.argsort(steps, kind="stable")
+            steps, loss, accuracy = steps[order], loss[order], accuracy[order]
         self._loss_curve.setData(steps, loss)
         self._accuracy_curve.setData(steps, accuracy)
         self._test_points.setData(test_steps, test_accuracy)

@@ -4,7 +4,7 @@ import numpy as np
 
 from core.architecture import PRESETS
 from core.trainer import TrainConfig
-from core.training_process import Failure, FullState, Progress, TrainingJob, TrainingProcess
+from core.training_process import EpochEnd, Failure, FullState, Progress, TrainingJob, TrainingProcess
 
 
 def _collect(process: TrainingProcess, until, timeout=60.0):
@@ -33,6 +33,9 @@ def test_worker_runs_pauses_steps_and_stops():
         events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.state == "finished" for e in ev))
         final = [e for e in events if isinstance(e, Progress)][-1]
         assert final.state == "finished" and final.step == final.total_steps == 120
+        epoch_ends = [e for e in events if isinstance(e, EpochEnd)]
+        assert [e.step for e in epoch_ends] == [40, 80, 120]
+        assert epoch_ends[-1].weights["fc1.weight"].shape == (2, 64)
         assert snapshots and snapshots[-1].weights["conv1.weight"].shape == (4, 1, 3, 3)
         state = process.request_state()
         assert isinstance(state, FullState) and state.step == 120 and len(state.history["loss"]) == 120

@@ -155,3 +155,15 @@ def test_confusion_matrix_of_the_bundled_model_lets_the_user_browse_its_mistakes
     assert int(np.argmax(window.current_probabilities())) == predicted
     QTest.mouseClick(window.confusion.all_button, Qt.MouseButton.LeftButton)
     assert window.input_view.caption.text().startswith("test sample")
+
+
+def test_each_epoch_adds_a_test_accuracy_point_measured_by_the_window(window, qtbot):
+    before = len(window.history.test_steps)
+    window.training.set_settings(window.training.settings().__class__(
+        "mnist", window.training.architecture_text(), "sgd", 0.005, 256, 1))
+    QTest.mouseClick(button(window.training, "Start"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: len(window.history.test_steps) == before + 1, timeout=60_000)
+    qtbot.waitUntil(lambda: window.controller.state == "finished", timeout=60_000)
+    assert window.history.test_steps[-1] == window.history.steps[-1]
+    assert window.history.test_accuracy[-1] > 0.95  # fine-tuning the trained model at a small rate
+    window.stop_training()

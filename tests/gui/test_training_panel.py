@@ -239,3 +239,17 @@ def test_set_settings_shows_saved_choices_without_emitting_edits(qtbot):
     assert panel.settings() == saved
     panel.set_settings(TrainSettings("xo", "FC(2)", "sgd", 0.1, 8, 2))
     assert panel.settings() == TrainSettings("xo", "FC(2)", "sgd", 0.1, 8, 2)
+
+
+def test_steps_that_go_backwards_are_drawn_in_order(qtbot):
+    from gui.panels.training_panel import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.show()
+    steps = np.array([1, 2, 3, 1, 2], float)
+    loss = np.array([5, 4, 3, 2, 1], float)
+    panel.set_history(steps, loss, loss / 10, np.zeros(0), np.zeros(0))
+    qtbot.wait(50)  # the event loop comes back: no endless auto-range loop
+    x, y = panel.loss_curve().getData()
+    assert list(x) == [1, 1, 2, 2, 3] and list(y) == [5, 2, 4, 1, 3]
