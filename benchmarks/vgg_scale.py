@@ -31,6 +31,10 @@ def make_session():
     import numpy as np
     import torch
 
+    from gui.app import keep_freed_memory_for_reuse
+
+    keep_freed_memory_for_reuse()  # as the app does at start-up
+
     from core.architecture import parse
     from core.model_session import ModelSession
     from core.preprocess import Normalization

@@ -15,7 +15,7 @@ from torch import nn
 from core.architecture import Architecture, build_model
 from core.checkpoint import Checkpoint
 from core.data import Dataset
-from core.inspect import Inspection, inspect, leaf_layers
+from core.inspect import Inspection, conv_filters, inspect, leaf_layers
 from core.preprocess import Normalization
 from core.receptive_field import ReceptiveField, UnitBox, effective_receptive_field, receptive_fields, unit_box
 from core.trainer import evaluate
@@ -48,6 +48,7 @@ class ModelSession:
         self._input: np.ndarray | None = None
         self._inspection: Inspection | None = None
         self._scratch: nn.Module | None = None
+        self._filters: dict[str, np.ndarray] | None = None
         params = {name: sum(p.numel() for p in m.parameters()) for name, m in leaf_layers(model)}
         self.layers = [
             LayerRow(rf.name, rf.kind, rf.output_shape, params.get(rf.name, 0), rf)
@@ -90,6 +91,7 @@ class ModelSession:
         if step is not None:
             self.step = step
         self._inspection = None
+        self._filters = None
 
     def accuracy_with(self, weights: dict[str, np.ndarray], dataset: Dataset) -> float:
         """Accuracy of other weights (e.g. a worker's epoch end) without touching the model on show."""
@@ -107,7 +109,7 @@ class ModelSession:
         if self._input is None:
             return None
         if self._inspection is None:
-            self._inspection = inspect(self.model, self._input)
+            self._inspection = inspect(self.model, self._input, with_filters=False)
         return self._inspection
 
     def probabilities(self) -> np.ndarray | None:
@@ -115,11 +117,10 @@ class ModelSession:
         return None if inspection is None else inspection.probabilities
 
     def filters(self) -> dict[str, np.ndarray]:
-        """Conv weights; without an input they are read directly from the model."""
-        inspection = self.inspection
-        if inspection is not None:
-            return inspection.filters
-        return inspect(self.model, np.zeros(self.input_shape, np.float32)).filters
+        """Conv weights, copied once per weights version (not per input: VGG-16's are 59 MB)."""
+        if self._filters is None:
+            self._filters = conv_filters(self.model)
+        return self._filters
 
     def layer_index(self, name: str) -> int:
         return [row.name for row in self.layers].index(name)

@@ -1,6 +1,7 @@
 """Application start-up: one QApplication, the main window, and the --screenshot mode."""
 from __future__ import annotations
 
+import ctypes
 import sys
 import traceback
 
@@ -10,8 +11,25 @@ from PySide6.QtWidgets import QApplication
 from core.checkpoint import CheckpointError
 
 
+def keep_freed_memory_for_reuse() -> None:
+    """Every forward frees and re-allocates each layer's activations (12 MB per VGG-16 conv at 224x224).
+
+    glibc hands blocks that big back to the kernel and page-faults them in again, which made a forward
+    that keeps every activation 23% slower than torch's own; keeping them in the heap makes it equal
+    (benchmarks/vgg_scale.py). Memory stays bounded by the largest forward.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    libc.mallopt(m_mmap_threshold, 32 * 2**20)
+    libc.mallopt(m_trim_threshold, 1 * 2**30)
+
+
 def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int:
     torch.set_num_threads(1)  # the trainer's process has the other core
+    keep_freed_memory_for_reuse()
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Convscope")
     app.setOrganizationName("Convscope")
