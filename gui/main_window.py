@@ -255,12 +255,27 @@ class MainWindow(QMainWindow):
         if inspection is not None and row.name in inspection.activations:
             self.feature_maps.set_maps(inspection.activations[row.name], row.name)
         filters = self.session.filters()
-        if row.name in filters:
-            first = next(iter(filters)) == row.name
-            self.filters.set_filters(filters[row.name], row.name, first_layer=first)
+        source = self._filters_behind(row.name, filters)
+        if source is None:
+            self.filters.show_message(
+                f"{row.name} ({row.kind}) has {row.params:,} weights but no filters: "
+                "each unit is a weighted sum of every input, not a small patch"
+                if row.params else f"{row.name} has no weights, and no conv layer comes before it"
+            )
         else:
-            self.filters.show_message(f"{row.name} has no weights to show: pick a conv layer")
+            title = source if source == row.name else f"{source} (its maps feed {row.name})"
+            self.filters.set_filters(filters[source], title, first_layer=source == next(iter(filters)))
         self.input_view.clear_receptive_field()
+
+    def _filters_behind(self, layer: str, filters: dict[str, np.ndarray]) -> str | None:
+        """The layer's own filters, or those of the nearest conv before it up to the flatten."""
+        names = [row.name for row in self.session.layers]
+        for row in reversed(self.session.layers[: names.index(layer) + 1]):
+            if row.name in filters:
+                return row.name
+            if not row.rf.spatial:
+                return None
+        return None
 
     def show_unit_receptive_field(self, channel: int, row: int, col: int) -> None:
         layer = self.current_layer()

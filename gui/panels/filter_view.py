@@ -90,6 +90,7 @@ class FilterView(QWidget):
         self._image.clear()
         self._drawn_shape = None
         self._message.setText(text)
+        self._title.setText("")
         self._range_label.setText("")
         self._mode.setEnabled(False)
         self._stack.setCurrentWidget(self._message)

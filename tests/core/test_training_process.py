@@ -70,3 +70,54 @@ def test_bad_data_source_is_reported_not_raised(tmp_path):
         assert failure.kind == "data" and "nowhere" in failure.message
     finally:
         process.stop()
+
+
+ORPHAN_PARENT = """
+import sys, time
+from core.architecture import PRESETS
+from core.trainer import TrainConfig
+from core.training_process import TrainingJob, TrainingProcess
+
+if __name__ == "__main__":
+    process = TrainingProcess(TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=1000)))
+    process.start()
+    process.send("run")
+    print(process._process.pid, flush=True)
+    time.sleep(600)
+"""
+
+
+def test_worker_ends_itself_when_the_app_is_killed(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = tmp_path / "parent.py"
+    script.write_text(ORPHAN_PARENT)
+    root = Path(__file__).resolve().parents[2]
+    parent = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
+                              env={**os.environ, "PYTHONPATH": str(root)})
+    worker_pid = int(parent.stdout.readline())
+    time.sleep(2)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(10)
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and _alive(worker_pid):
+        time.sleep(0.1)
+    assert not _alive(worker_pid), "the worker outlived the killed app"
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split()[2] != "Z"  # a zombie has ended; only init must still reap it
+    except FileNotFoundError:
+        return False

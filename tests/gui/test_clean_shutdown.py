@@ -76,12 +76,6 @@ def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
     assert open_file_descriptors() <= descriptors
 
 
-@pytest.mark.xfail(
-    reason="a spawned worker that has built an optimizer (which imports torch._dynamo) spends ~0.9 s in interpreter "
-    "teardown after 'stop', and TrainingProcess.stop/MainWindow.close wait for it; core.training_process.worker_main "
-    "should flush its queues (close + join_thread) and end with os._exit(0)",
-    strict=True,
-)
 def test_a_training_worker_is_gone_promptly_after_stop(qtbot):
     process = TrainingProcess(JOB)
     process.start()
