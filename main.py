@@ -14,6 +14,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="convscope", description=__doc__.splitlines()[0])
     parser.add_argument("--screenshot", metavar="FILE.png", help="render the main window to a PNG and exit")
     parser.add_argument("--checkpoint", help="open this checkpoint instead of the bundled model")
+    parser.add_argument("--model", metavar="FILE.py:FUNCTION", help="inspect your own nn.Module (FUNCTION() returns it)")
+    parser.add_argument("--input-shape", default="1x28x28", metavar="CxHxW", help="your model's input (default 1x28x28)")
+    parser.add_argument("--weights", help="a state_dict for --model, read with torch.load(weights_only=True)")
     add_commands(parser.add_subparsers(dest="command"))
     return parser.parse_args(argv)
 
@@ -28,7 +31,8 @@ def main(argv: list[str] | None = None) -> int:
 
     from gui.app import run_app
 
-    return run_app(args.checkpoint, args.screenshot)
+    user_model = (args.model, args.input_shape, args.weights) if args.model else None
+    return run_app(args.checkpoint, args.screenshot, user_model)
 
 
 if __name__ == "__main__":

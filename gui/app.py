@@ -9,6 +9,9 @@ import torch
 from PySide6.QtWidgets import QApplication
 
 from core.checkpoint import CheckpointError
+from core.model_session import ModelSession
+from core.preprocess import identity_normalization
+from core.user_model import UserModelError, load_user_model, parse_shape
 
 
 def keep_freed_memory_for_reuse() -> None:
@@ -27,7 +30,12 @@ def keep_freed_memory_for_reuse() -> None:
     libc.mallopt(m_trim_threshold, 1 * 2**30)
 
 
-def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int:
+def run_app(
+    checkpoint: str | None = None,
+    screenshot: str | None = None,
+    user_model: tuple[str, str, str | None] | None = None,
+) -> int:
+    """``user_model``: (FILE.py:FUNCTION, CxHxW, weights file or None) to inspect the user's own nn.Module."""
     torch.set_num_threads(1)  # the trainer's process has the other core
     keep_freed_memory_for_reuse()
     app = QApplication.instance() or QApplication(sys.argv)
@@ -36,8 +44,9 @@ def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int
     from gui.main_window import MainWindow
 
     try:
-        window = MainWindow(checkpoint, offer_restore=not screenshot)
-    except CheckpointError as exc:
+        model = _user_session(*user_model) if user_model else None
+        window = MainWindow(checkpoint, offer_restore=not screenshot and model is None, model=model)
+    except (CheckpointError, UserModelError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     window.show()
@@ -45,6 +54,14 @@ def run_app(checkpoint: str | None = None, screenshot: str | None = None) -> int
         return _screenshot(app, window, screenshot)
     sys.excepthook = _report_to(window)
     return app.exec()
+
+
+def _user_session(spec: str, shape_text: str, weights: str | None) -> ModelSession:
+    shape = parse_shape(shape_text)
+    model = load_user_model(spec, shape, weights)
+    with torch.no_grad():
+        outputs = model(torch.zeros(1, *shape)).reshape(-1).numel()
+    return ModelSession(model, shape, tuple(str(i) for i in range(outputs)), identity_normalization(shape[0]))
 
 
 def _report_to(window):

@@ -62,14 +62,20 @@ class MainWindow(QMainWindow):
         settings: QSettings | None = None,
         store: SessionStore | None = None,
         offer_restore: bool = True,
+        model: ModelSession | None = None,
     ) -> None:
+        """``model``: a session to show instead of a checkpoint, e.g. the user's own nn.Module."""
         super().__init__()
         self.setWindowTitle("Convscope")
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("Convscope", "Convscope")
-        opened = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
-        self.session = ModelSession.from_checkpoint(opened)
-        self.history = opened.history
+        if model is None:
+            opened = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
+            self.session = ModelSession.from_checkpoint(opened)
+            self.history = opened.history
+        else:
+            self.session = model
+            self.history = MetricsHistory()
         self.dataset_source = "mnist"
         self._samples: Dataset | None = None
         self._sample_index = 0
@@ -233,6 +239,12 @@ class MainWindow(QMainWindow):
             text = self.session.architecture.to_text()
             self.training.set_architecture_text(text)
             self.preview_architecture(text)
+        else:
+            self.training.show_architecture_table([
+                (r.name, r.kind, "x".join(map(str, r.output_shape)), f"{r.params:,}",
+                 f"{r.rf.size}x{r.rf.size_w}" if r.rf.spatial else "all")
+                for r in self.session.layers
+            ])
         self._samples = None
         self._browse = None
         self.confusion.set_browsing_cell(False)
@@ -481,9 +493,15 @@ class MainWindow(QMainWindow):
         except (ArchitectureError, ValueError) as exc:
             self.show_error(str(exc))
             return None
+        if self.session.architecture is None:
+            self.show_error(
+                "this model was loaded from your code, so it can be inspected but not trained here: "
+                "press Reset weights to switch to the architecture in the editor"
+            )
+            return None
         if settings.dataset != self.dataset_source:
             self.change_dataset(settings.dataset)
-        if self.session.architecture is None or architecture != self.session.architecture:
+        if architecture != self.session.architecture:
             if not self._new_session(architecture):
                 return None
         return TrainingJob(
@@ -628,6 +646,9 @@ class MainWindow(QMainWindow):
         )
 
     def save_checkpoint_to(self, path: str) -> bool:
+        if self.session.architecture is None:
+            self.show_error("a model loaded from your code has no layer-pattern text to save; save its state_dict instead")
+            return False
         try:
             save_checkpoint(path, self.current_checkpoint())
         except OSError as exc:

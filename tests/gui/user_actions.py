@@ -25,7 +25,10 @@ def _send(widget: QWidget, kind: QEvent.Type, point: QPointF, button, buttons) -
 
 
 def hover_unit(view, channel: int, row: int, col: int) -> None:
-    QTest.mouseMove(view.view_widget().viewport(), view.unit_position(channel, row, col))
+    """Enter the view at its corner, then move onto the unit (Qt may swallow a window's first move)."""
+    viewport = view.view_widget().viewport()
+    QTest.mouseMove(viewport, QPoint(1, 1))
+    QTest.mouseMove(viewport, view.unit_position(channel, row, col))
 
 
 def drop_file(widget: QWidget, path: Path) -> None:
