@@ -64,8 +64,8 @@ class SnapshotLog:
 
 
 def start_and_wait_for_steps(window, qtbot, steps: int = 3) -> int:
-    first = window.session.step
     click(window, "Start")
+    first = window.session.step  # read after Start: a new architecture starts a new model at its own step
     qtbot.waitUntil(lambda: window.session.step >= first + steps, timeout=START_TIMEOUT_MS)
     assert window.controller.state == "running" and window.training.state() == "running"
     return first
