@@ -36,6 +36,7 @@ from core.preprocess import drawing_to_input, image_to_input
 from core.session_store import SavedSession, SessionStore
 from core.trainer import MetricsHistory, TrainConfig, confusion_matrix, evaluate
 from core.training_process import EpochEnd, Failure, Progress, Snapshot, TrainingJob
+from core.weight_timeline import WeightTimeline
 from gui.concepts import TOOLTIPS
 from gui.controller import TrainingController
 from gui.panels.confusion_view import ConfusionView
@@ -85,6 +86,8 @@ class MainWindow(QMainWindow):
         self._history_dirty = True
 
         self.controller = TrainingController(parent=self)
+        self.timeline = WeightTimeline()
+        self._latest: Snapshot | None = None
         self._build_panels()
         self._build_actions()
         self._connect()
@@ -206,6 +209,7 @@ class MainWindow(QMainWindow):
         self.training.stepRequested.connect(self.step_training)
         self.training.stopRequested.connect(self.stop_training)
         self.training.resetRequested.connect(self.reset_weights)
+        self.training.timelineMoved.connect(self.look_back)
         self.controller.progressed.connect(self._on_progress)
         self.controller.weightsUpdated.connect(self._on_weights)
         self.controller.epochEnded.connect(self._on_epoch_end)
@@ -248,6 +252,8 @@ class MainWindow(QMainWindow):
         self._samples = None
         self._browse = None
         self.confusion.set_browsing_cell(False)
+        self.timeline.clear()
+        self.training.set_timeline([])
         self._history_dirty = True
         self._flush_history()
 
@@ -534,8 +540,15 @@ class MainWindow(QMainWindow):
             return
         job = self._job(with_weights=True)
         if job is not None:
+            self._start_look_back()
             self.controller.start(job)
             self._history_timer.start()
+
+    def _start_look_back(self) -> None:
+        """A run's timeline starts with the weights it starts from; the view goes live."""
+        self.training.set_timeline_position(-1)
+        self._latest = None
+        self._keep_for_look_back(self.session.step, self.session.weights())
 
     def toggle_training(self) -> None:
         if self.controller.state in ("running", "starting"):
@@ -548,6 +561,7 @@ class MainWindow(QMainWindow):
             job = self._job(with_weights=True)
             if job is None:
                 return
+            self._start_look_back()
             self.controller.prepare(job)
             self._history_timer.start()
         self.controller.step()
@@ -604,6 +618,7 @@ class MainWindow(QMainWindow):
         self.history.test_steps.append(epoch_end.step)
         self.history.test_accuracy.append(accuracy)
         self._history_dirty = True
+        self._keep_for_look_back(epoch_end.step, epoch_end.weights)
 
     def _flush_history(self) -> None:
         if not self._history_dirty:
@@ -616,8 +631,26 @@ class MainWindow(QMainWindow):
         )
 
     def _on_weights(self, snapshot: Snapshot) -> None:
-        self.session.load_weights(snapshot.weights, snapshot.step)
+        self._latest = snapshot
+        if self.training.timeline_position() == -1:  # frozen while the user looks back
+            self.session.load_weights(snapshot.weights, snapshot.step)
+            self._refresh()
+
+    def look_back(self, index: int) -> None:
+        """Show the weights kept at an earlier step (index into the timeline), or the live ones (-1)."""
+        if index < 0:
+            if self._latest is not None:
+                self.session.load_weights(self._latest.weights, self._latest.step)
+            self.show_message("showing the live weights")
+        else:
+            entry = self.timeline.at(index)
+            self.session.load_weights(entry.weights, entry.step)
+            self.show_message(f"showing the weights of step {entry.step:,}; the slider's right end is live")
         self._refresh()
+
+    def _keep_for_look_back(self, step: int, weights: dict[str, np.ndarray]) -> None:
+        if self.timeline.add(step, weights):
+            self.training.set_timeline(self.timeline.steps())
 
     def _on_failure(self, failure: Failure) -> None:
         self.show_error(failure.message)

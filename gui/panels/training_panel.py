@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSlider,
     QSpinBox,
     QTableWidget,
     QTableWidgetItem,
@@ -61,6 +62,7 @@ class TrainingPanel(QWidget):
     stepRequested = Signal()
     stopRequested = Signal()
     resetRequested = Signal()
+    timelineMoved = Signal(int)  # index into the kept steps, -1 for live
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -76,6 +78,7 @@ class TrainingPanel(QWidget):
         layout.addLayout(self._build_buttons())
         layout.addLayout(self._build_progress())
         layout.addWidget(self._build_plots(), 3)
+        layout.addLayout(self._build_timeline())
         self.set_state("idle")
 
     # --- construction -------------------------------------------------------------------------
@@ -189,6 +192,23 @@ class TrainingPanel(QWidget):
         box.addWidget(self._progress_label)
         box.addWidget(self._status)
         return box
+
+    def _build_timeline(self) -> QHBoxLayout:
+        self._timeline_steps: list[int] = []
+        self._timeline = QSlider(Qt.Orientation.Horizontal)
+        self._timeline.setRange(0, 0)
+        self._timeline.setToolTip(
+            "Look back: drag left to see the filters, maps and prediction with the weights of an earlier "
+            "epoch; the right end is live"
+        )
+        self._timeline.valueChanged.connect(self._on_timeline_moved)
+        self._timeline_label = QLabel("live")
+        self._timeline_label.setMinimumWidth(110)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Look back"))
+        row.addWidget(self._timeline, 1)
+        row.addWidget(self._timeline_label)
+        return row
 
     def _build_plots(self) -> QWidget:
         plots = QWidget()
@@ -350,6 +370,35 @@ class TrainingPanel(QWidget):
             widget.setEnabled(not in_run)
         for widget in (self._optimizer, self._lr, self._epochs):
             widget.setEnabled(not running)
+
+    # --- looking back -----------------------------------------------------------------------------
+
+    def set_timeline(self, steps: Sequence[int]) -> None:
+        """Offer these kept steps; the slider's right end (one past them) is live and stays live."""
+        live = self.timeline_position() == -1
+        self._timeline_steps = list(steps)
+        self._timeline.blockSignals(True)
+        self._timeline.setRange(0, len(self._timeline_steps))
+        if live:
+            self._timeline.setValue(len(self._timeline_steps))
+        self._timeline.blockSignals(False)
+        self._update_timeline_label()
+
+    def timeline_position(self) -> int:
+        """The chosen kept step's index, or -1 for live."""
+        value = self._timeline.value()
+        return -1 if value >= len(self._timeline_steps) else value
+
+    def set_timeline_position(self, index: int) -> None:
+        self._timeline.setValue(len(self._timeline_steps) if index < 0 else index)
+
+    def _on_timeline_moved(self, _value: int) -> None:
+        self._update_timeline_label()
+        self.timelineMoved.emit(self.timeline_position())
+
+    def _update_timeline_label(self) -> None:
+        index = self.timeline_position()
+        self._timeline_label.setText("live" if index < 0 else f"step {self._timeline_steps[index]:,}")
 
     # --- live feedback ---------------------------------------------------------------------------
 

@@ -167,3 +167,26 @@ def test_each_epoch_adds_a_test_accuracy_point_measured_by_the_window(window, qt
     assert window.history.test_steps[-1] == window.history.steps[-1]
     assert window.history.test_accuracy[-1] > 0.95  # fine-tuning the trained model at a small rate
     window.stop_training()
+
+
+def test_looking_back_shows_the_filters_of_an_earlier_epoch(window, qtbot):
+    from PySide6.QtWidgets import QSlider
+
+    start_filters = window.filters.mosaic().copy()
+    window.training.set_settings(window.training.settings().__class__(
+        "mnist", window.training.architecture_text(), "sgd", 0.05, 256, 2))
+    QTest.mouseClick(button(window.training, "Start"), Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: window.controller.state == "finished", timeout=60_000)
+    assert len(window.timeline) == 3  # the start and both epoch ends
+    end_filters = window.filters.mosaic().copy()
+    assert not np.array_equal(end_filters, start_filters)
+    slider = window.training.findChild(QSlider)
+    slider.setFocus()
+    QTest.keyClick(slider, Qt.Key.Key_Home)  # all the way back, as a user would with the keyboard
+    assert window.training.timeline_position() == 0
+    np.testing.assert_array_equal(window.filters.mosaic(), start_filters)
+    assert "step" in window.last_message()
+    QTest.keyClick(slider, Qt.Key.Key_End)
+    assert window.training.timeline_position() == -1
+    np.testing.assert_array_equal(window.filters.mosaic(), end_filters)
+    window.stop_training()

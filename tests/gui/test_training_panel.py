@@ -253,3 +253,23 @@ def test_steps_that_go_backwards_are_drawn_in_order(qtbot):
     qtbot.wait(50)  # the event loop comes back: no endless auto-range loop
     x, y = panel.loss_curve().getData()
     assert list(x) == [1, 1, 2, 2, 3] and list(y) == [5, 2, 4, 1, 3]
+
+
+def test_timeline_slider_offers_kept_steps_and_stays_live(qtbot):
+    from PySide6.QtWidgets import QSlider
+
+    from gui.panels.training_panel import TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    panel.set_timeline([0, 63, 126])
+    assert panel.timeline_position() == -1
+    slider = panel.findChild(QSlider)
+    with qtbot.waitSignal(panel.timelineMoved) as moved:
+        slider.setValue(1)
+    assert moved.args == [1] and panel.timeline_position() == 1
+    panel.set_timeline([0, 63, 126, 189])  # a new epoch arrives while looking back: stay put
+    assert panel.timeline_position() == 1
+    panel.set_timeline_position(-1)
+    panel.set_timeline([0, 63, 126, 189, 252])  # live stays live
+    assert panel.timeline_position() == -1
