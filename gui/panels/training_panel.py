@@ -197,6 +197,7 @@ class TrainingPanel(QWidget):
         self._timeline_steps: list[int] = []
         self._timeline = QSlider(Qt.Orientation.Horizontal)
         self._timeline.setRange(0, 0)
+        self._timeline.setEnabled(False)
         self._timeline.setToolTip(
             "Look back: drag left to see the filters, maps and prediction with the weights of an earlier "
             "epoch; the right end is live"
@@ -382,6 +383,7 @@ class TrainingPanel(QWidget):
         if live:
             self._timeline.setValue(len(self._timeline_steps))
         self._timeline.blockSignals(False)
+        self._timeline.setEnabled(bool(self._timeline_steps))
         self._update_timeline_label()
 
     def timeline_position(self) -> int:
