@@ -423,9 +423,14 @@ class MainWindow(QMainWindow):
         self.input_view.set_caption(caption)
         self._refresh()
 
+    def _ask_path(self, title: str, folder_key: str, filters: str, save: bool = False) -> str:
+        """A file dialog that starts in the folder remembered under ``folder_key``; '' if cancelled."""
+        ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
+        path, _ = ask(self, title, str(self.settings.value(folder_key, "")), filters)
+        return path
+
     def open_image_dialog(self) -> None:
-        folder = str(self.settings.value("last_image_folder", ""))
-        path, _ = QFileDialog.getOpenFileName(self, "Open image", folder, IMAGE_FILTER)
+        path = self._ask_path("Open image", "last_image_folder", IMAGE_FILTER)
         if path:
             self.load_image_file(path)
 
@@ -709,14 +714,12 @@ class MainWindow(QMainWindow):
         return True
 
     def open_checkpoint_dialog(self) -> None:
-        folder = str(self.settings.value("last_checkpoint_folder", ""))
-        path, _ = QFileDialog.getOpenFileName(self, "Open checkpoint", folder, CHECKPOINT_FILTER)
+        path = self._ask_path("Open checkpoint", "last_checkpoint_folder", CHECKPOINT_FILTER)
         if path:
             self.load_checkpoint_file(path)
 
     def save_checkpoint_dialog(self) -> None:
-        folder = str(self.settings.value("last_checkpoint_folder", ""))
-        path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", folder, CHECKPOINT_FILTER)
+        path = self._ask_path("Save checkpoint", "last_checkpoint_folder", CHECKPOINT_FILTER, save=True)
         if path:
             self.save_checkpoint_to(path)
 
@@ -797,8 +800,7 @@ class MainWindow(QMainWindow):
         if answer == QMessageBox.StandardButton.Cancel:
             return False
         if answer == QMessageBox.StandardButton.Save:
-            folder = str(self.settings.value("last_checkpoint_folder", ""))
-            path, _ = QFileDialog.getSaveFileName(self, "Save checkpoint", folder, CHECKPOINT_FILTER)
+            path = self._ask_path("Save checkpoint", "last_checkpoint_folder", CHECKPOINT_FILTER, save=True)
             return bool(path) and self.save_checkpoint_to(path)
         return True
 
