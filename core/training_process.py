@@ -101,6 +101,7 @@ class TrainingProcess:
         )
         self._pending: list = []
         self._closed = False
+        self._heard = False  # the worker has sent something, so it is past its start-up
 
     def start(self) -> None:
         self._process.start()
@@ -117,6 +118,7 @@ class TrainingProcess:
         while True:
             try:
                 events.append(self._events.get_nowait())
+                self._heard = True
             except queue.Empty:
                 return events
 
@@ -160,16 +162,18 @@ class TrainingProcess:
         if self._closed:
             return [], None
         events, snapshot = self.take_pending(), None
+        events += self.poll_events()
         if self._process.is_alive():
             self._commands.put(("stop",))
-        deadline = time.monotonic() + timeout
+        # A worker still importing torch has nothing to hand over: kill it instead of waiting seconds.
+        deadline = time.monotonic() + (timeout if self._heard else 0.0)
         while self._process.is_alive() and time.monotonic() < deadline:
             events += self.poll_events()
             snapshot = self.newest_snapshot() or snapshot
             self._process.join(0.02)
         if self._process.is_alive():
             self._process.kill()
-            self._process.join(timeout)
+            self._process.join(5.0)  # a killed process is gone at once; this only reaps it
         else:
             events += self.poll_events()
             snapshot = self.newest_snapshot() or snapshot
@@ -185,9 +189,13 @@ def worker_main(job: TrainingJob, commands, events, snapshots) -> None:
     try:
         _run_worker(job, commands, events, snapshots)
     finally:
+        orphaned = _Worker._parent_gone()
         for q in (events, snapshots):
             q.close()
-            q.join_thread()  # everything published has reached the pipe (the parent drains it meanwhile)
+            if orphaned:
+                q.cancel_join_thread()  # nobody will read: a full pipe would block forever
+            else:
+                q.join_thread()  # everything published reaches the pipe (the parent drains it meanwhile)
         os._exit(0)  # skip interpreter teardown: ~0.9 s once the optimizer has imported torch._dynamo
 
 

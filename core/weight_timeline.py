@@ -23,7 +23,7 @@ class TimelineEntry:
 
 
 class WeightTimeline:
-    def __init__(self, max_bytes: int = 200 * 2**20) -> None:
+    def __init__(self, max_bytes: int = 32 * 2**20) -> None:
         self.max_bytes = max_bytes
         self._entries: list[TimelineEntry] = []
         self._offered = 0

@@ -232,7 +232,6 @@ class TrainingPanel(QWidget):
         self._test_points = self._accuracy_plot.plot(
             pen=None, symbol="o", symbolSize=8, symbolBrush="#43a047", name="test (epoch)"
         )
-        self._accuracy_plot.setXLink(self._loss_plot)
         box = QHBoxLayout(plots)
         box.setContentsMargins(0, 0, 0, 0)
         box.addWidget(self._loss_plot)

@@ -121,3 +121,4 @@ def _alive(pid: int) -> bool:
             return stat.read().split()[2] != "Z"  # a zombie has ended; only init must still reap it
     except FileNotFoundError:
         return False
+
