@@ -1,10 +1,8 @@
-import os
 import subprocess
 import sys
 
 import numpy as np
 import pytest
-import torch
 
 from core.architecture import PRESETS, build_model, parse
 from core.checkpoint import Checkpoint, CheckpointError
