@@ -1,6 +1,7 @@
 """Training one batch at a time, so a caller can run, pause, single-step or stop at any batch boundary."""
 from __future__ import annotations
 
+import bisect
 import math
 import threading
 import time
@@ -64,6 +65,22 @@ class MetricsHistory:
     def extend(self, other: "MetricsHistory") -> None:
         for key in _HISTORY_TYPES:
             getattr(self, key).extend(getattr(other, key))
+
+    def thin(self, max_points: int) -> None:
+        """Keep memory bounded on long runs: past ``max_points`` per-step entries, every other one of the
+        older half is dropped (the newest half is untouched), so old stretches get coarser, never lost."""
+        if len(self.steps) <= max_points:
+            return
+        half = len(self.steps) // 2
+        for key in ("steps", "loss", "accuracy"):
+            values = getattr(self, key)
+            setattr(self, key, values[:half:2] + values[half:])
+
+    def drop_after(self, step: int) -> None:
+        """Forget per-step entries after ``step`` (the weights were put back to that step)."""
+        keep = bisect.bisect_right(self.steps, step)
+        for key in ("steps", "loss", "accuracy"):
+            del getattr(self, key)[keep:]
 
 
 _HISTORY_TYPES = {"steps": int, "loss": float, "accuracy": float, "test_steps": int, "test_accuracy": float}
@@ -235,13 +252,7 @@ class Trainer:
         self.model.load_state_dict(self._last_good["model"])
         self.optimizer.load_state_dict(_clone_tree(self._last_good["optimizer"]))
         self.step_count = self._last_good_step
-        del self.history.steps[self._history_length_at(self.first_step + self.step_count) :]
-        keep = len(self.history.steps)
-        del self.history.loss[keep:]
-        del self.history.accuracy[keep:]
-
-    def _history_length_at(self, step: int) -> int:
-        return int(np.searchsorted(np.asarray(self.history.steps), step, side="right"))
+        self.history.drop_after(self.first_step + self.step_count)
 
     def evaluate(self, dataset: Dataset | None = None, batch_size: int = 500) -> tuple[float, np.ndarray]:
         """Accuracy and predicted labels on a data set (the test set by default), in eval mode."""

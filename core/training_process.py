@@ -7,6 +7,7 @@ boundary, so the parent never sees tensors the optimizer is writing.
 """
 from __future__ import annotations
 
+import bisect
 import math
 import multiprocessing as mp
 import os
@@ -22,6 +23,7 @@ from core.data import DataError, load_dataset
 from core.trainer import DivergedError, MetricsHistory, Stopwatch, TrainConfig, Trainer
 
 _CONTEXT = mp.get_context("spawn")
+HISTORY_POINTS = 20_000  # per-step metrics kept before older ones are thinned (bounded memory)
 
 
 @dataclass(frozen=True)
@@ -244,7 +246,7 @@ class _Worker:
         self.snapshots = snapshots
         self.state = "paused"
         self.stopwatch = Stopwatch()
-        self.published_history = len(trainer.history.steps)
+        self.published_step = trainer.history.steps[-1] if trainer.history.steps else trainer.first_step
         self.next_publish = 0.0
 
     def loop(self) -> None:
@@ -322,14 +324,13 @@ class _Worker:
         self.next_publish = max(self.next_publish + interval, now + interval / 2)
         trainer = self.trainer
         history = trainer.history
-        new_history = {
-            "steps": history.steps[self.published_history :],
-            "loss": history.loss[self.published_history :],
-            "accuracy": history.accuracy[self.published_history :],
-        }
-        if len(history.steps) < self.published_history:
-            new_history["truncate_to"] = len(history.steps)
-        self.published_history = len(history.steps)
+        history.thin(HISTORY_POINTS)
+        start = bisect.bisect_right(history.steps, self.published_step)
+        new_history: dict = {key: getattr(history, key)[start:] for key in ("steps", "loss", "accuracy")}
+        newest = history.steps[-1] if history.steps else trainer.first_step
+        if newest < self.published_step:
+            new_history["drop_after"] = newest  # the weights were put back: the parent forgets the rest
+        self.published_step = newest
         samples_left = (trainer.total_steps - trainer.step_count) * trainer.config.batch_size
         rate = self.stopwatch.rate() if self.state == "running" else 0.0
         self.events.put(

@@ -35,7 +35,7 @@ from core.model_session import LayerRow, ModelSession
 from core.preprocess import drawing_to_input, image_to_input
 from core.session_store import SavedSession, SessionStore
 from core.trainer import MetricsHistory, TrainConfig, confusion_matrix, evaluate
-from core.training_process import EpochEnd, Failure, Progress, Snapshot, TrainingJob
+from core.training_process import HISTORY_POINTS, EpochEnd, Failure, Progress, Snapshot, TrainingJob
 from core.weight_timeline import WeightTimeline
 from gui.concepts import TOOLTIPS
 from gui.controller import TrainingController
@@ -598,11 +598,10 @@ class MainWindow(QMainWindow):
 
     def _on_progress(self, progress: Progress) -> None:
         delta = progress.new_history
-        if "truncate_to" in delta:
-            keep = delta["truncate_to"]
-            for key in ("steps", "loss", "accuracy"):
-                del getattr(self.history, key)[keep:]
+        if "drop_after" in delta:
+            self.history.drop_after(delta["drop_after"])
         self.history.extend(MetricsHistory.from_dict(delta))
+        self.history.thin(HISTORY_POINTS)
         self._history_dirty = True
         self._unsaved_training = True
         epoch = min(progress.epoch + 1, max(1, progress.total_steps // max(1, progress.batches_per_epoch)))

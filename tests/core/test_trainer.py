@@ -113,3 +113,17 @@ def test_mnist_subset_trains_above_chance_in_one_epoch():
     while not trainer.finished:
         trainer.step()
     assert trainer.history.test_accuracy[-1] > 0.5  # chance is 0.1
+
+
+def test_history_thins_its_older_half_and_drops_steps_after_a_restore():
+    from core.trainer import MetricsHistory
+
+    history = MetricsHistory(steps=list(range(1, 101)), loss=[float(i) for i in range(1, 101)],
+                             accuracy=[0.5] * 100)
+    history.thin(100)
+    assert len(history.steps) == 100  # within the limit: untouched
+    history.thin(80)
+    assert history.steps[:3] == [1, 3, 5] and history.steps[-50:] == list(range(51, 101))
+    assert history.loss == [float(s) for s in history.steps] and len(history.accuracy) == 75
+    history.drop_after(60)
+    assert history.steps[-1] == 60 and len(history.loss) == len(history.steps)
