@@ -219,12 +219,12 @@ class TrainingPanel(QWidget):
         self._accuracy_plot = pg.PlotWidget(title="accuracy")
         self._accuracy_plot.setToolTip(TOOLTIPS["accuracy"])
         self._accuracy_plot.setLabel("bottom", "step")
-        self._accuracy_plot.setYRange(0.0, 1.0)
         self._accuracy_plot.addLegend(offset=(-10, -10))
         for plot in (self._loss_plot, self._accuracy_plot):
-            # Long runs have tens of thousands of steps: draw only what is visible, peak-downsampled.
-            plot.setClipToView(True)
-            plot.setDownsampling(auto=True, mode="peak")
+            # Ranges are set from the data in set_history: pyqtgraph's auto-range with clip-to-view
+            # fed back into itself and repainted forever during long runs, freezing the window.
+            plot.disableAutoRange()
+        self._accuracy_plot.setYRange(0.0, 1.02, padding=0)
         self._loss_curve = self._loss_plot.plot(pen=pg.mkPen("#ef6c00", width=1.5), connect="finite")
         self._accuracy_curve = self._accuracy_plot.plot(
             pen=pg.mkPen("#1e88e5", width=1.5), connect="finite", name="train (batch)"
@@ -425,12 +425,19 @@ class TrainingPanel(QWidget):
                 f"got {test_steps.shape}, {test_accuracy.shape}"
             )
         if len(steps) > 1 and np.any(np.diff(steps) < 0):
-            # Steps that go backwards made the X-linked, clip-to-view plots resize each other forever.
             order = np.argsort(steps, kind="stable")
             steps, loss, accuracy = steps[order], loss[order], accuracy[order]
-        self._loss_curve.setData(steps, loss)
-        self._accuracy_curve.setData(steps, accuracy)
+        self._loss_curve.setData(*_envelope(steps, loss))
+        self._accuracy_curve.setData(*_envelope(steps, accuracy))
         self._test_points.setData(test_steps, test_accuracy)
+        all_steps = np.concatenate([steps, test_steps])
+        if len(all_steps):
+            low, high = float(all_steps.min()), float(all_steps.max())
+            for plot in (self._loss_plot, self._accuracy_plot):
+                plot.setXRange(low, max(high, low + 1), padding=0.02)
+        finite = loss[np.isfinite(loss)]
+        if len(finite):
+            self._loss_plot.setYRange(0.0, max(float(finite.max()), 1e-6) * 1.05, padding=0)
 
     def loss_curve(self) -> pg.PlotDataItem:
         return self._loss_curve
@@ -455,3 +462,20 @@ class TrainingPanel(QWidget):
 
     def message(self) -> str:
         return self._status.text()
+
+
+MAX_DRAWN_POINTS = 2000
+
+
+def _envelope(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """At most MAX_DRAWN_POINTS points that keep every spike: the min and max of each bin of steps."""
+    if len(x) <= MAX_DRAWN_POINTS:
+        return x, y
+    size = math.ceil(len(x) / (MAX_DRAWN_POINTS // 2))
+    bins = len(x) // size
+    cut = bins * size
+    blocks = y[:cut].reshape(bins, size)
+    x_mid = x[:cut].reshape(bins, size)[:, size // 2]
+    xs = np.repeat(x_mid, 2)
+    ys = np.column_stack([np.fmin.reduce(blocks, axis=1), np.fmax.reduce(blocks, axis=1)]).ravel()
+    return np.concatenate([xs, x[cut:]]), np.concatenate([ys, y[cut:]])

@@ -189,11 +189,11 @@ def test_unknown_state_is_rejected(panel):
 
 def test_set_history_updates_the_curves(panel):
     rng = np.random.default_rng(2)
-    steps = np.arange(1, 5001)
-    loss = 2.3 * np.exp(-steps / 800) + rng.uniform(0, 0.1, steps.size)
+    steps = np.arange(1, 1501)  # short enough to be drawn point for point
+    loss = 2.3 * np.exp(-steps / 300) + rng.uniform(0, 0.1, steps.size)
     loss[57] = np.nan
     accuracy = 1 - loss / 2.5
-    test_steps, test_accuracy = np.array([1000, 2000, 3000]), np.array([0.81, 0.9, 0.93])
+    test_steps, test_accuracy = np.array([500, 1000, 1500]), np.array([0.81, 0.9, 0.93])
     panel.set_history(steps, loss, accuracy, test_steps, test_accuracy)
     x, y = panel.loss_curve().getOriginalDataset()
     np.testing.assert_array_equal(x, steps)
@@ -273,3 +273,19 @@ def test_timeline_slider_offers_kept_steps_and_stays_live(qtbot):
     panel.set_timeline_position(-1)
     panel.set_timeline([0, 63, 126, 189, 252])  # live stays live
     assert panel.timeline_position() == -1
+
+
+def test_long_histories_are_drawn_as_a_bounded_envelope_that_keeps_spikes(qtbot):
+    from gui.panels.training_panel import MAX_DRAWN_POINTS, TrainingPanel
+
+    panel = TrainingPanel()
+    qtbot.addWidget(panel)
+    steps = np.arange(1, 100_001, dtype=float)
+    loss = np.full(len(steps), 0.1)
+    loss[54_321] = 9.0  # one divergent-looking spike
+    panel.set_history(steps, loss, np.full(len(steps), 0.9), np.array([50_000.0]), np.array([0.95]))
+    x, y = panel.loss_curve().getData()
+    assert len(x) <= MAX_DRAWN_POINTS + 1 and y.max() == 9.0 and y.min() == 0.1
+    assert np.all(np.diff(x) >= 0)
+    x_range = panel._loss_plot.getViewBox().viewRange()[0]
+    assert x_range[0] <= 1 and x_range[1] >= 100_000
