@@ -122,7 +122,7 @@ def evaluate_command(args: argparse.Namespace) -> None:
         raise CommandError(f"{args.data} is neither 'mnist-test' nor an image folder")
     class_index = _map_classes(dataset.classes, checkpoint.classes)
     labels = class_index[dataset.labels]
-    accuracy, predicted = evaluate(model, dataset)
+    _, predicted = evaluate(model, dataset)
     accuracy = float((predicted == labels).mean())
     correct = int((predicted == labels).sum())
     print(f"accuracy: {accuracy:.4f} ({correct}/{len(labels)})")

@@ -281,8 +281,6 @@ class _Worker:
             self.state = "paused"
             self._train_one()
             self._publish(force=True)
-        elif name == "set_lr":
-            self.trainer.set_lr(float(command[1]))
         elif name == "state":
             self.events.put(self._full_state())
         return True

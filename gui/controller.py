@@ -60,9 +60,6 @@ class TrainingController(QObject):
     def step(self) -> None:
         self._send("step")
 
-    def set_learning_rate(self, lr: float) -> None:
-        self._send("set_lr", lr)
-
     def full_state(self) -> FullState | None:
         """The worker's weights, optimizer state and history (blocks for up to a batch)."""
         if self._process is None:

@@ -245,8 +245,7 @@ class MainWindow(QMainWindow):
             self.preview_architecture(text)
         else:
             self.training.show_architecture_table([
-                (r.name, r.kind, "x".join(map(str, r.output_shape)), f"{r.params:,}",
-                 f"{r.rf.size}x{r.rf.size_w}" if r.rf.spatial else "all")
+                _table_row(r.name, r.kind, r.output_shape, r.params, r.rf.size, r.rf.size_w, r.rf.spatial)
                 for r in self.session.layers
             ])
         self._samples = None
@@ -478,7 +477,7 @@ class MainWindow(QMainWindow):
             return
         self.training.show_architecture_table(
             [
-                (r.name, r.kind, "x".join(map(str, r.output_shape)), f"{r.params:,}", _rf_text(r.rf_size, r.kind))
+                _table_row(r.name, r.kind, r.output_shape, r.params, r.rf_size, r.rf_size, spatial=r.rf_jump > 0)
                 for r in rows
             ]
         )
@@ -889,8 +888,11 @@ def _titled(title: str, widget: QWidget, tooltip: str) -> QWidget:
     return box
 
 
-def _rf_text(size: int, kind: str) -> str:
-    return "all" if kind in ("fc", "flatten") else f"{size}x{size}"
+def _table_row(
+    name: str, kind: str, shape: tuple[int, ...], params: int, rf_h: int, rf_w: int, spatial: bool
+) -> tuple[str, str, str, str, str]:
+    """One row of the architecture table; units after the flatten see the whole input."""
+    return name, kind, "x".join(map(str, shape)), f"{params:,}", f"{rf_h}x{rf_w}" if spatial else "all"
 
 
 def _chip(row: LayerRow) -> LayerChip:

@@ -12,15 +12,12 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
+from gui.colormaps import DIVERGING, DIVERGING_LUT, SEQUENTIAL, SEQUENTIAL_LUT
 from gui.concepts import TOOLTIPS
 from gui.mosaic import cell_origin, grid_shape, locate, normalize_per_map, tile
 
 SHARED = "shared"
 PER_MAP = "per map"
-_SEQUENTIAL = pg.colormap.get("viridis")
-_DIVERGING = pg.colormap.get("CET-D1")
-_SEQUENTIAL_LUT = _SEQUENTIAL.getLookupTable(nPts=256, alpha=False)
-_DIVERGING_LUT = _DIVERGING.getLookupTable(nPts=256, alpha=False)
 
 
 class FeatureMapShapeError(ValueError):
@@ -65,7 +62,7 @@ class FeatureMapView(QWidget):
         )
         self._image = pg.ImageItem(axisOrder="row-major")
         self._viewbox.addItem(self._image)
-        self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=_SEQUENTIAL, interactive=False, width=12)
+        self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=SEQUENTIAL, interactive=False, width=12)
         self._graphics.addItem(self._colorbar, row=0, col=1)
 
         # Mouse moves come through an event filter, not scene.sigMouseMoved: pyqtgraph rate-limits that
@@ -195,13 +192,13 @@ class FeatureMapView(QWidget):
         self._drawn = tile(shown, columns=columns, gap=self._gap())
         if signed != self._signed:
             self._signed = signed
-            self._colorbar.setColorMap(_DIVERGING if signed else _SEQUENTIAL)
+            self._colorbar.setColorMap(DIVERGING if signed else SEQUENTIAL)
         self._colorbar.setLevels(levels, update_items=False)
         self._image.setImage(
             self._drawn,
             autoLevels=False,
             levels=levels,
-            lut=_DIVERGING_LUT if signed else _SEQUENTIAL_LUT,
+            lut=DIVERGING_LUT if signed else SEQUENTIAL_LUT,
             axisOrder="row-major",
         )
         if self._drawn.shape != self._drawn_shape:

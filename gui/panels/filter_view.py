@@ -5,15 +5,12 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QStackedWidget, QVBoxLayout, QWidget
 
+from gui.colormaps import DIVERGING, DIVERGING_LUT, GRAY, GRAY_LUT
 from gui.concepts import TOOLTIPS
 from gui.mosaic import tile
 
 ALL_INPUTS = "all input channels"
 MEAN_OVER_INPUTS = "mean over input channels"
-_DIVERGING = pg.colormap.get("CET-D1")
-_GRAY = pg.colormap.get("CET-L1")
-_DIVERGING_LUT = _DIVERGING.getLookupTable(nPts=256, alpha=False)
-_GRAY_LUT = _GRAY.getLookupTable(nPts=256, alpha=False)
 
 
 class FilterShapeError(ValueError):
@@ -50,7 +47,7 @@ class FilterView(QWidget):
         self._viewbox = self._graphics.addViewBox(row=0, col=0, lockAspect=True, invertY=True, enableMenu=False)
         self._image = pg.ImageItem(axisOrder="row-major")
         self._viewbox.addItem(self._image)
-        self._colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=_DIVERGING, interactive=False, width=12)
+        self._colorbar = pg.ColorBarItem(values=(-1.0, 1.0), colorMap=DIVERGING, interactive=False, width=12)
         self._graphics.addItem(self._colorbar, row=0, col=1)
 
         self._stack = QStackedWidget()
@@ -128,14 +125,14 @@ class FilterView(QWidget):
             drawn = np.stack([tile(rgb[:, channel]) for channel in range(3)], axis=-1)
             self._show(drawn, (0.0, 1.0), None, None)
         elif self._first_layer:
-            self._show(tile(weights.mean(axis=1)), (-bound, bound), _GRAY_LUT, _GRAY)
+            self._show(tile(weights.mean(axis=1)), (-bound, bound), GRAY_LUT, GRAY)
         elif self._mode.currentText() == ALL_INPUTS:
             # One column per filter, one row per input channel: deep layers have more filters than
             # inputs, so this lies wide like the panel.
             slices = weights.transpose(1, 0, 2, 3).reshape(in_channels * out_channels, *weights.shape[2:])
-            self._show(tile(slices, columns=out_channels), (-bound, bound), _DIVERGING_LUT, _DIVERGING)
+            self._show(tile(slices, columns=out_channels), (-bound, bound), DIVERGING_LUT, DIVERGING)
         else:
-            self._show(tile(weights.mean(axis=1)), (-bound, bound), _DIVERGING_LUT, _DIVERGING)
+            self._show(tile(weights.mean(axis=1)), (-bound, bound), DIVERGING_LUT, DIVERGING)
         kind = f"{out_channels} filters of {in_channels} x {weights.shape[2]} x {weights.shape[3]}"
         self._title.setText(f"{self._layer_name} · {kind}")
         self._range_label.setText(f"weights: min {low:.3g} · max {high:.3g} · colour scale ±{bound:.3g}")
