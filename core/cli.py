@@ -10,11 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from core.architecture import DEFAULT_PRESET, PRESETS, ArchitectureError, build_model, parse
+from core.assets import DEFAULT_CHECKPOINT
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from core.data import DataError, load_dataset, load_image_folder, load_mnist_subset
 from core.trainer import DivergedError, Stopwatch, TrainConfig, Trainer, confusion_matrix, evaluate
-
-DEFAULT_CHECKPOINT = Path(__file__).resolve().parent.parent / "assets" / "models" / "lenet_mnist.pt"
 
 
 class CommandError(Exception):

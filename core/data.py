@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from core.assets import MNIST_ASSET
 from core.image_io import ImageLoadError, load_image
 from core.preprocess import (
     MNIST_NORMALIZATION,
@@ -28,7 +29,6 @@ from core.preprocess import (
     image_to_input,
 )
 
-MNIST_ASSET = Path(__file__).resolve().parent.parent / "assets" / "mnist" / "mnist_5k.npz"
 MNIST_SHAPE = (1, 28, 28)
 DIGIT_CLASSES = tuple(str(digit) for digit in range(10))
 SPLITS = ("train", "test")

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 
 from core.architecture import DEFAULT_PRESET, PRESETS, Architecture, ArchitectureError, layer_table, parse
 from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
-from core.cli import DEFAULT_CHECKPOINT
+from core.assets import DEFAULT_CHECKPOINT
 from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
 from core.image_io import ImageLoadError, load_image
 from core.model_session import LayerRow, ModelSession

@@ -6,7 +6,7 @@ import numpy as np
 from PIL import Image
 
 from core.checkpoint import load_checkpoint
-from core.cli import DEFAULT_CHECKPOINT
+from core.assets import DEFAULT_CHECKPOINT
 from core.data import mnist_subset_raw
 
 ROOT = Path(__file__).resolve().parents[2]
