@@ -70,8 +70,8 @@ def forward_floor_ms(window, repeats: int = 300) -> list[float]:
     """The bare forward of the same model on the same input: what no viewer can beat."""
     import torch
 
-    model = window.session.model
-    x = torch.from_numpy(window.session.input).unsqueeze(0)
+    model = window.state.session.model
+    x = torch.from_numpy(window.state.session.input).unsqueeze(0)
     times = []
     with torch.no_grad():
         for _ in range(repeats):

@@ -93,7 +93,7 @@ def take_sample(started: float, window) -> Sample:
         qobjects=len(objects),
         qt_wrappers=sum(wrappers.values()),
         active_timers=timers,
-        step=window.session.step,
+        step=window.state.session.step,
         worker_rss_mib=worker_rss_mib(),
         timeline_mib=sum(window.timeline.at(i).nbytes for i in range(len(window.timeline))) / 2**20,
         wrapper_types=wrappers,
@@ -124,7 +124,7 @@ class ViewCycler:
 
         window, strip = self.window, self.window.layer_strip
         self.ticks += 1
-        last = len(window.session.layers) - 1
+        last = len(window.state.session.layers) - 1
         strip.set_current(0 if strip.current_index() >= last else strip.current_index() + 1)
         row = window.current_layer()
         if row.rf.spatial and window.feature_maps.map_count() > 0:
@@ -132,16 +132,16 @@ class ViewCycler:
             unit = (int(self.rng.integers(window.feature_maps.map_count())), int(self.rng.integers(h)), int(self.rng.integers(w)))
             QTest.mouseMove(window.feature_maps.view_widget().viewport(), window.feature_maps.unit_position(*unit))
         if self.ticks % 10 == 0:
-            window.show_random_sample()
+            window.state.show_random_sample()
 
 
 def keep_training(window, deadline_s: float = 60.0) -> None:
     """Start (or restart) training and wait until the worker is really running."""
     window.start_training()
     end = time.perf_counter() + deadline_s
-    while window.controller.state != "running" and time.perf_counter() < end:
+    while window.coordinator.state.value != "running" and time.perf_counter() < end:
         pump(0.05)
-    if window.controller.state != "running":
+    if window.coordinator.state.value != "running":
         raise RuntimeError(f"training did not start within {deadline_s:.0f} s: {window.last_message()}")
 
 
@@ -160,7 +160,7 @@ def soak(minutes: float) -> tuple[list[Sample], int, ViewCycler]:
         try:
             while time.perf_counter() < end:
                 pump(1.0)
-                if window.controller.state not in ("running", "starting"):
+                if window.coordinator.state.value not in ("running", "starting"):
                     restarts += 1
                     keep_training(window)
                 samples.append(take_sample(started, window))

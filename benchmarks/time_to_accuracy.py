@@ -65,7 +65,7 @@ def app_run(window, weights: dict) -> tuple[float, float, int]:
     from core.trainer import TrainConfig
     from core.training_process import TrainingJob
 
-    history = window.history
+    history = window.state.history
     job = TrainingJob(architecture=parse(PRESETS["lenet"]).to_text(), dataset="mnist", config=TrainConfig(**RECIPE),
                       weights=weights, history=history.to_dict(), start_step=history.steps[-1] if history.steps else 0)
     known = len(history.test_accuracy)
@@ -76,7 +76,7 @@ def app_run(window, weights: dict) -> tuple[float, float, int]:
 
     def reached_target() -> bool:
         # The window measures test accuracy itself on each epoch's weights (MainWindow._on_epoch_end).
-        return any(a >= TARGET_ACCURACY for a in window.history.test_accuracy[known:])
+        return any(a >= TARGET_ACCURACY for a in window.state.history.test_accuracy[known:])
 
     window.controller.progressed.connect(on_progress)
     start = time.perf_counter()
@@ -84,12 +84,12 @@ def app_run(window, weights: dict) -> tuple[float, float, int]:
     window._history_timer.start()  # what MainWindow.start_training does after starting the controller
     try:
         deadline = start + 120
-        while not reached_target() and window.controller.active and time.perf_counter() < deadline:
+        while not reached_target() and window.coordinator.active and time.perf_counter() < deadline:
             pump(0.02)
         if not reached_target():
             raise RuntimeError(f"the app did not reach {TARGET_ACCURACY:.0%} in {RECIPE['epochs']} epochs")
         when = time.perf_counter()
-        epoch = next(i for i, a in enumerate(window.history.test_accuracy[known:], 1) if a >= TARGET_ACCURACY)
+        epoch = next(i for i, a in enumerate(window.state.history.test_accuracy[known:], 1) if a >= TARGET_ACCURACY)
         progress = latest[0]
         in_loop = progress.step * RECIPE["batch_size"] / progress.samples_per_s
         return when - start, in_loop, epoch

@@ -46,9 +46,9 @@ def main() -> None:
         _epochs_box(window.training).setValue(1000)
         window.start_training()
         deadline = time.perf_counter() + 30
-        while window.controller.state != "running" and time.perf_counter() < deadline:
+        while window.coordinator.state.value != "running" and time.perf_counter() < deadline:
             pump(0.05)
-        if window.controller.state != "running":
+        if window.coordinator.state.value != "running":
             raise RuntimeError("training did not start within 30 s")
         try:
             training = timer_lateness_ms(args.seconds)

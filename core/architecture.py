@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
-from core.receptive_field import rf_step
+from core.receptive_field import ReceptiveField, rf_step
 
 PRESETS: dict[str, str] = {
     "lenet": "INPUT(1x28x28) -> CONV(8,5) -> RELU -> POOL(2) -> CONV(16,5) -> RELU -> POOL(2)"
@@ -85,16 +85,16 @@ class Architecture:
 
 @dataclass(frozen=True)
 class LayerInfo:
-    """One row of the layer table. Receptive fields are in input pixels; flatten, FC and later
-    layers see the whole input, shown as rf_size = the input's larger side, rf_jump = rf_start = 0."""
+    """What the app knows of one layer without running it: the one layer record of core and gui.
+
+    ``rf`` is in input pixels; flatten, FC and later layers see the whole input (``rf.spatial`` False).
+    """
 
     name: str
     kind: str
     output_shape: tuple[int, ...]
     params: int
-    rf_size: int
-    rf_jump: int
-    rf_start: int
+    rf: ReceptiveField
 
 
 @dataclass(frozen=True)
@@ -507,7 +507,12 @@ def _walk(architecture: Architecture, positions: list[int | None] | None = None)
         total += params
         if total > MAX_PARAMETERS:
             raise fail(f"the model would have {total:,} parameters, more than the {MAX_PARAMETERS:,} limit")
-        steps.append(_Step(spec, shape, LayerInfo(spec.name, spec.kind, out_shape, params, size, jump, start)))
+        spatial = len(out_shape) == 3
+        rf = ReceptiveField(
+            spec.name, spec.kind, out_shape, size if spatial else height, jump, start,
+            size if spatial else width, jump, start, spatial,
+        )
+        steps.append(_Step(spec, shape, LayerInfo(spec.name, spec.kind, out_shape, params, rf)))
         shape = out_shape
     if not architecture.layers or architecture.layers[-1].kind != "fc":
         last = architecture.layers[-1].name if architecture.layers else None

@@ -1,33 +1,40 @@
-"""The model being looked at: its layers, the current input, and the newest weights.
+"""The model being looked at: its layers, the current input, and the weights on show.
 
-Everything the viewer shows derives from one ``ModelSession``; it caches the one forward pass per
-(input, weights) pair so stepping through layers or hovering units costs no extra forward.
+It caches the one forward pass per (input, weights) pair so stepping through layers or hovering units
+costs no extra forward, and it knows the rules that say what a layer shows: which filters stand behind
+a pool or ReLU, and what a unit of a layer without a spatial layout sees.
 """
 from __future__ import annotations
 
 import copy
+import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from torch import nn
 
-from core.architecture import Architecture, build_model
+from core.architecture import Architecture, LayerInfo, build_model
 from core.checkpoint import Checkpoint
 from core.data import Dataset
 from core.inspect import Inspection, conv_filters, inspect, leaf_layers
 from core.preprocess import Normalization
-from core.receptive_field import ReceptiveField, UnitBox, effective_receptive_field, receptive_fields, unit_box
+from core.receptive_field import effective_receptive_field, receptive_fields, unit_box
 from core.trainer import evaluate
+from core.weights import Weights
+
+_ids = itertools.count(1)
+Box = tuple[int, int, int, int]  # top, left, bottom, right: half-open, in input pixels
 
 
 @dataclass(frozen=True)
-class LayerRow:
-    name: str
-    kind: str
-    output_shape: tuple[int, ...]
-    params: int
-    rf: ReceptiveField
+class UnitReceptiveField:
+    """What one unit sees: ``box`` clipped to the input, ``full_box`` reaching over the padding, and
+    the effective receptive field (|d unit / d input|, scaled to [0, 1]) or None without an input."""
+
+    box: Box
+    full_box: Box
+    erf: np.ndarray | None
 
 
 class ModelSession:
@@ -39,6 +46,7 @@ class ModelSession:
         normalization: Normalization,
         architecture: Architecture | None = None,
     ) -> None:
+        self.id = next(_ids)  # snapshots name the session they belong to; a new model never takes old weights
         self.model = model.eval()
         self.input_shape = tuple(input_shape)
         self.classes = tuple(classes)
@@ -51,7 +59,7 @@ class ModelSession:
         self._filters: dict[str, np.ndarray] | None = None
         params = {name: sum(p.numel() for p in m.parameters()) for name, m in leaf_layers(model)}
         self.layers = [
-            LayerRow(rf.name, rf.kind, rf.output_shape, params.get(rf.name, 0), rf)
+            LayerInfo(rf.name, rf.kind, rf.output_shape, params.get(rf.name, 0), rf)
             for rf in receptive_fields(model, self.input_shape)
         ]
 
@@ -86,21 +94,22 @@ class ModelSession:
         self._input = x
         self._inspection = None
 
-    def load_weights(self, weights: dict[str, np.ndarray], step: int | None = None) -> None:
+    def load_weights(self, weights: Weights, step: int | None = None) -> None:
         self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
         if step is not None:
             self.step = step
         self._inspection = None
         self._filters = None
 
-    def accuracy_with(self, weights: dict[str, np.ndarray], dataset: Dataset) -> float:
-        """Accuracy of other weights (e.g. a worker's epoch end) without touching the model on show."""
+    def evaluate_with(self, weights: Weights, dataset: Dataset) -> tuple[float, np.ndarray]:
+        """Accuracy and predicted labels of other weights (e.g. a worker's epoch end), leaving the
+        model on show untouched."""
         if self._scratch is None:
             self._scratch = copy.deepcopy(self.model)
         self._scratch.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
-        return evaluate(self._scratch, dataset)[0]
+        return evaluate(self._scratch, dataset)
 
-    def weights(self) -> dict[str, np.ndarray]:
+    def weights(self) -> Weights:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
 
     @property
@@ -116,25 +125,50 @@ class ModelSession:
         inspection = self.inspection
         return None if inspection is None else inspection.probabilities
 
+    def activation(self, layer: str) -> np.ndarray | None:
+        inspection = self.inspection
+        return None if inspection is None else inspection.activations.get(layer)
+
     def filters(self) -> dict[str, np.ndarray]:
         """Conv weights, copied once per weights version (not per input: VGG-16's are 59 MB)."""
         if self._filters is None:
             self._filters = conv_filters(self.model)
         return self._filters
 
+    def filter_source(self, layer: str) -> str | None:
+        """The conv whose filters a layer shows: its own, or for a pool, ReLU or other layer that keeps
+        the spatial layout, the nearest conv before it; None past the flatten or before any conv."""
+        filters = self.filters()
+        for row in reversed(self.layers[: self.layer_index(layer) + 1]):
+            if row.name in filters:
+                return row.name
+            if not row.rf.spatial:
+                return None
+        return None
+
+    def first_conv(self) -> str | None:
+        return next((row.name for row in self.layers if row.name in self.filters()), None)
+
+    def layer(self, name: str) -> LayerInfo:
+        return self.layers[self.layer_index(name)]
+
     def layer_index(self, name: str) -> int:
-        return [row.name for row in self.layers].index(name)
+        for index, row in enumerate(self.layers):
+            if row.name == name:
+                return index
+        raise KeyError(f"the model has no layer {name!r}")
 
-    def unit_box(self, layer: str, row: int, col: int) -> UnitBox:
-        return unit_box(self.layers[self.layer_index(layer)].rf, row, col, self.input_shape[1:])
-
-    def effective_receptive_field(self, layer: str, channel: int, row: int, col: int) -> np.ndarray | None:
-        if self._input is None:
-            return None
-        return effective_receptive_field(self.model, self._input, layer, channel, row, col)
-
-    def display_input(self) -> np.ndarray | None:
-        """The current input un-normalized to [0, 1] for display, (C, H, W)."""
-        if self._input is None:
-            return None
-        return np.clip(self.normalization.invert(self._input), 0.0, 1.0).astype(np.float32)
+    def unit_receptive_field(self, layer: str, channel: int, row: int, col: int) -> UnitReceptiveField:
+        """A unit of a spatial layer sees its box; a unit after the flatten sees the whole input."""
+        info = self.layer(layer)
+        if info.rf.spatial:
+            b = unit_box(info.rf, row, col, self.input_shape[1:])
+            box, full = (b.top, b.left, b.bottom, b.right), (b.full_top, b.full_left, b.full_bottom, b.full_right)
+        else:
+            _, height, width = self.input_shape
+            box = full = (0, 0, height, width)
+            row = col = 0
+        erf = None
+        if self._input is not None:
+            erf = effective_receptive_field(self.model, self._input, layer, channel, row, col)
+        return UnitReceptiveField(box, full, erf)

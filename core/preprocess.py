@@ -100,10 +100,26 @@ def drawing_to_input(
     return normalization.apply(digit[np.newaxis])
 
 
+def fit_drawing(drawing: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarray | None:
+    """A canvas drawing as the model's (C, H, W) picture in [0, 1], not yet normalized; None without ink.
+
+    A 1x28x28 model gets the MNIST recipe; any other input shape is fitted like an image.
+    """
+    if tuple(input_shape) == (1, MNIST_SIDE, MNIST_SIDE):
+        digit = mnist_style(drawing)
+        return None if digit is None else digit[np.newaxis]
+    return fit_image(drawing, input_shape) if np.asarray(drawing).any() else None
+
+
 def image_to_input(
     image: np.ndarray, input_shape: tuple[int, int, int], normalization: Normalization
 ) -> np.ndarray:
-    """Any decoded image -> the model's (C, H, W) float32 input.
+    """Any decoded image -> the model's (C, H, W) float32 input: ``fit_image`` then normalization."""
+    return normalization.apply(fit_image(image, input_shape))
+
+
+def fit_image(image: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarray:
+    """Any decoded image -> the model's (C, H, W) picture in [0, 1], before normalization.
 
     Steps:
     1. Channels: an RGB image for a 1-channel model becomes its luminance; a gray image for a
@@ -113,7 +129,6 @@ def image_to_input(
     3. Size: a 1x28x28 model gets the MNIST recipe (`mnist_style`); an image without ink then
        gives an all-background input. Any other size is resized keeping the aspect ratio to fit
        H x W and centred, padded with the image's mean border colour so no frame appears.
-    4. Normalization with the model's per-channel mean and std.
 
     `image` is (H, W) gray or (H, W, 3) RGB in [0, 1], as `core.image_io.load_image` returns.
     """
@@ -126,7 +141,7 @@ def image_to_input(
         fitted = np.zeros((1, MNIST_SIDE, MNIST_SIDE), np.float32) if digit is None else digit[np.newaxis]
     else:
         fitted = _fit_and_pad(pixels, height, width)
-    return normalization.apply(fitted)
+    return fitted
 
 
 def _ink_levels(drawing: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from core.data import Dataset
+from core.weights import WeightsSnapshot
 
 
 class DivergedError(RuntimeError):
@@ -82,6 +83,34 @@ class MetricsHistory:
         for key in ("steps", "loss", "accuracy"):
             del getattr(self, key)[keep:]
 
+    def copy(self) -> "MetricsHistory":
+        return MetricsHistory.from_dict(self.to_dict())
+
+    def since(self, step: int, drop_after: int | None = None) -> "HistoryDelta":
+        """The per-step entries after ``step``, as a report to another copy of this history."""
+        start = bisect.bisect_right(self.steps, step)
+        return HistoryDelta(
+            tuple(self.steps[start:]), tuple(self.loss[start:]), tuple(self.accuracy[start:]), drop_after
+        )
+
+    def apply(self, delta: "HistoryDelta") -> None:
+        if delta.drop_after is not None:
+            self.drop_after(delta.drop_after)
+        self.steps.extend(delta.steps)
+        self.loss.extend(delta.loss)
+        self.accuracy.extend(delta.accuracy)
+
+
+@dataclass(frozen=True)
+class HistoryDelta:
+    """What a history gained since the last report; ``drop_after``: the weights were put back to that
+    step (e.g. after a divergence), so entries after it are gone."""
+
+    steps: tuple[int, ...] = ()
+    loss: tuple[float, ...] = ()
+    accuracy: tuple[float, ...] = ()
+    drop_after: int | None = None
+
 
 _HISTORY_TYPES = {"steps": int, "loss": float, "accuracy": float, "test_steps": int, "test_accuracy": float}
 
@@ -95,14 +124,6 @@ class StepResult:
     loss: float
     accuracy: float
     finished: bool
-
-
-@dataclass(frozen=True)
-class WeightsSnapshot:
-    """A consistent, detached copy of every parameter and buffer, taken between two optimizer steps."""
-
-    step: int
-    state: dict[str, np.ndarray]
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -267,11 +288,12 @@ class Trainer:
         self.history.test_accuracy.append(accuracy)
         return accuracy
 
-    def snapshot(self) -> WeightsSnapshot:
-        """Safe to call from another thread: it waits for the current optimizer step to finish."""
+    def snapshot(self, session: int = 0) -> WeightsSnapshot:
+        """A consistent, detached copy taken between two optimizer steps; safe to call from another
+        thread: it waits for the current step to finish."""
         with self._lock:
             state = {k: v.detach().cpu().numpy().copy() for k, v in self.model.state_dict().items()}
-            return WeightsSnapshot(step=self.first_step + self.step_count, state=state)
+            return WeightsSnapshot(self.first_step + self.step_count, state, session)
 
 
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 500) -> tuple[float, np.ndarray]:

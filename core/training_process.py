@@ -7,23 +7,32 @@ boundary, so the parent never sees tensors the optimizer is writing.
 """
 from __future__ import annotations
 
-import bisect
 import math
 import multiprocessing as mp
 import os
 import queue
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
+from enum import Enum
 
 import numpy as np
 import torch
 
 from core.architecture import ArchitectureError, build_model, parse
 from core.data import DataError, load_dataset
-from core.trainer import DivergedError, MetricsHistory, Stopwatch, TrainConfig, Trainer
+from core.trainer import DivergedError, HistoryDelta, MetricsHistory, Stopwatch, TrainConfig, Trainer
+from core.weights import WeightsSnapshot
 
 _CONTEXT = mp.get_context("spawn")
 HISTORY_POINTS = 20_000  # per-step metrics kept before older ones are thinned (bounded memory)
+
+
+class TrainingState(Enum):
+    IDLE = "idle"  # no worker
+    STARTING = "starting"  # a worker is importing torch and building its model
+    RUNNING = "running"
+    PAUSED = "paused"
+    FINISHED = "finished"  # every epoch done; the worker waits for Step or Stop
 
 
 @dataclass(frozen=True)
@@ -39,11 +48,12 @@ class TrainingJob:
     start_step: int = 0  # the history's last step: a resumed run's curves continue from it
     threads: int = 1
     snapshot_interval: float = 0.08  # a fixed cadence of 12.5 Hz keeps the views above 10 Hz
+    session: int = 0  # the ModelSession the weights belong to: every snapshot carries it back
 
 
 @dataclass(frozen=True)
 class Progress:
-    state: str  # "running", "paused", "finished"
+    state: TrainingState
     step: int
     total_steps: int
     epoch: int
@@ -51,13 +61,8 @@ class Progress:
     batches_per_epoch: int
     samples_per_s: float
     eta_s: float
-    new_history: dict = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Snapshot:
-    step: int
-    weights: dict[str, np.ndarray]
+    history: HistoryDelta = HistoryDelta()
+    session: int = 0
 
 
 @dataclass(frozen=True)
@@ -65,8 +70,7 @@ class EpochEnd:
     """The weights at the end of an epoch, never dropped: the parent measures test accuracy on them,
     on its own core, so the worker never pauses training for a test pass."""
 
-    step: int
-    weights: dict[str, np.ndarray]
+    snapshot: WeightsSnapshot
 
 
 @dataclass(frozen=True)
@@ -77,14 +81,11 @@ class Failure:
 
 @dataclass(frozen=True)
 class FullState:
-    """Weights, optimizer state and the whole history: what a checkpoint needs."""
+    """The live weights with the optimizer state that goes with them: what a checkpoint adds to the
+    window's own history, which also holds the test accuracy the worker never measures."""
 
-    step: int
-    weights: dict[str, np.ndarray]
+    snapshot: WeightsSnapshot
     optimizer_state: dict
-    history: dict
-    classes: tuple[str, ...]
-    normalization: tuple[tuple[float, ...], tuple[float, ...]]
 
 
 class TrainingProcess:
@@ -124,7 +125,7 @@ class TrainingProcess:
             except queue.Empty:
                 return events
 
-    def newest_snapshot(self) -> Snapshot | None:
+    def newest_snapshot(self) -> WeightsSnapshot | None:
         newest = None
         while True:
             try:
@@ -154,7 +155,7 @@ class TrainingProcess:
         pending, self._pending = self._pending, []
         return pending
 
-    def stop(self, timeout: float = 2.0) -> tuple[list, Snapshot | None]:
+    def stop(self, timeout: float = 2.0) -> tuple[list, WeightsSnapshot | None]:
         """Ask the worker to finish, make sure it is gone, and return what it published last.
 
         The queues are drained while waiting: a worker blocked on a full pipe could not exit
@@ -244,7 +245,7 @@ class _Worker:
         self.commands = commands
         self.events = events
         self.snapshots = snapshots
-        self.state = "paused"
+        self.state = TrainingState.PAUSED
         self.stopwatch = Stopwatch()
         self.published_step = trainer.history.steps[-1] if trainer.history.steps else trainer.first_step
         self.next_publish = 0.0
@@ -252,7 +253,7 @@ class _Worker:
     def loop(self) -> None:
         self._publish(force=True)
         while True:
-            blocking = self.state != "running"
+            blocking = self.state != TrainingState.RUNNING
             try:
                 command = self.commands.get(timeout=0.2) if blocking else self.commands.get_nowait()
             except queue.Empty:
@@ -261,7 +262,7 @@ class _Worker:
                     return  # the app was killed: do not linger as an orphan
             if command is not None and not self._handle(command):
                 return
-            if self.state == "running":
+            if self.state == TrainingState.RUNNING:
                 self._train_one()
 
     def _handle(self, command: tuple) -> bool:
@@ -270,15 +271,15 @@ class _Worker:
             self._publish(force=True)
             return False
         if name == "run" and not self.trainer.finished:
-            self.state = "running"
+            self.state = TrainingState.RUNNING
             self.stopwatch = Stopwatch()
-        elif name == "pause" and self.state == "running":
-            self.state = "paused"
+        elif name == "pause" and self.state == TrainingState.RUNNING:
+            self.state = TrainingState.PAUSED
             self._publish(force=True)
         elif name == "step":
             if self.trainer.finished:
                 self._extend_by_one_epoch()
-            self.state = "paused"
+            self.state = TrainingState.PAUSED
             self._train_one()
             self._publish(force=True)
         elif name == "state":
@@ -298,18 +299,18 @@ class _Worker:
         try:
             result = self.trainer.step()
         except DivergedError as exc:
-            self.state = "paused"
+            self.state = TrainingState.PAUSED
             self._publish(force=True)
             self.events.put(Failure("diverged", str(exc)))
             return
         self.stopwatch.add(self.trainer.config.batch_size)
         if self.trainer.end_of_epoch:
             if self._parent_gone():
-                self.state = "paused"  # the loop notices the dead parent and ends
+                self.state = TrainingState.PAUSED  # the loop notices the dead parent and ends
                 return
-            self.events.put(EpochEnd(self.trainer.first_step + result.step, self.trainer.snapshot().state))
+            self.events.put(EpochEnd(self.trainer.snapshot(self.job.session)))
         if result.finished:
-            self.state = "finished"
+            self.state = TrainingState.FINISHED
             self._publish(force=True)
         else:
             self._publish()
@@ -323,17 +324,15 @@ class _Worker:
         trainer = self.trainer
         history = trainer.history
         history.thin(HISTORY_POINTS)
-        start = bisect.bisect_right(history.steps, self.published_step)
-        new_history: dict = {key: getattr(history, key)[start:] for key in ("steps", "loss", "accuracy")}
         newest = history.steps[-1] if history.steps else trainer.first_step
-        if newest < self.published_step:
-            new_history["drop_after"] = newest  # the weights were put back: the parent forgets the rest
+        # Weights put back to an earlier step (a divergence): the parent forgets the entries after it.
+        delta = history.since(self.published_step, newest if newest < self.published_step else None)
         self.published_step = newest
         samples_left = (trainer.total_steps - trainer.step_count) * trainer.config.batch_size
-        rate = self.stopwatch.rate() if self.state == "running" else 0.0
+        rate = self.stopwatch.rate() if self.state == TrainingState.RUNNING else 0.0
         self.events.put(
             Progress(
-                state=self.state if not trainer.finished else "finished",
+                state=self.state if not trainer.finished else TrainingState.FINISHED,
                 step=trainer.step_count,
                 total_steps=trainer.total_steps,
                 epoch=trainer.epoch,
@@ -341,24 +340,15 @@ class _Worker:
                 batches_per_epoch=trainer.batches_per_epoch,
                 samples_per_s=rate,
                 eta_s=samples_left / rate if rate > 0 else math.inf,
-                new_history=new_history,
+                history=delta,
+                session=self.job.session,
             )
         )
-        snapshot = trainer.snapshot()
         try:
-            self.snapshots.put_nowait(Snapshot(step=snapshot.step, weights=snapshot.state))
+            self.snapshots.put_nowait(trainer.snapshot(self.job.session))
         except queue.Full:
             pass
 
     def _full_state(self) -> FullState:
         trainer = self.trainer
-        snapshot = trainer.snapshot()
-        norm = trainer.train_set.normalization
-        return FullState(
-            step=snapshot.step,
-            weights=snapshot.state,
-            optimizer_state=trainer.optimizer.state_dict(),
-            history=trainer.history.to_dict(),
-            classes=trainer.train_set.classes,
-            normalization=(tuple(norm.mean), tuple(norm.std)),
-        )
+        return FullState(trainer.snapshot(self.job.session), trainer.optimizer.state_dict())

@@ -6,26 +6,15 @@ snapshot on, plus always the newest.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
-
-@dataclass(frozen=True)
-class TimelineEntry:
-    step: int
-    weights: dict[str, np.ndarray]
-    ordinal: int  # how many snapshots were offered before this one
-
-    @property
-    def nbytes(self) -> int:
-        return sum(v.nbytes for v in self.weights.values())
+from core.weights import WeightsSnapshot
 
 
 class WeightTimeline:
     def __init__(self, max_bytes: int = 32 * 2**20) -> None:
         self.max_bytes = max_bytes
-        self._entries: list[TimelineEntry] = []
+        self._entries: list[tuple[int, WeightsSnapshot]] = []  # (how many were offered before it, snapshot)
         self._offered = 0
         self._stride = 1
 
@@ -33,24 +22,27 @@ class WeightTimeline:
         return len(self._entries)
 
     def steps(self) -> list[int]:
-        return [entry.step for entry in self._entries]
+        return [snapshot.step for _, snapshot in self._entries]
 
-    def add(self, step: int, weights: dict[str, np.ndarray]) -> bool:
+    def add(self, snapshot: WeightsSnapshot) -> bool:
         """Keep a copy of these weights; False when one snapshot alone is over the budget."""
-        entry = TimelineEntry(step, {k: np.array(v, copy=True) for k, v in weights.items()}, self._offered)
+        kept_copy = WeightsSnapshot(
+            snapshot.step, {k: np.array(v, copy=True) for k, v in snapshot.weights.items()}, snapshot.session
+        )
+        ordinal = self._offered
         self._offered += 1
-        if entry.nbytes > self.max_bytes:
+        if kept_copy.nbytes > self.max_bytes:
             return False
-        kept = [e for e in self._entries if e.step < step]  # a restart replaces what came after
-        self._entries = [e for i, e in enumerate(kept) if e.ordinal % self._stride == 0 or i == 0] + [entry]
-        while sum(e.nbytes for e in self._entries) > self.max_bytes and len(self._entries) > 2:
+        kept = [e for e in self._entries if e[1].step < snapshot.step]  # a restart replaces what came after
+        self._entries = [e for i, e in enumerate(kept) if e[0] % self._stride == 0 or i == 0] + [(ordinal, kept_copy)]
+        while sum(e[1].nbytes for e in self._entries) > self.max_bytes and len(self._entries) > 2:
             self._stride *= 2
             first, *middle, newest = self._entries
-            self._entries = [first, *(e for e in middle if e.ordinal % self._stride == 0), newest]
+            self._entries = [first, *(e for e in middle if e[0] % self._stride == 0), newest]
         return True
 
-    def at(self, index: int) -> TimelineEntry:
-        return self._entries[index]
+    def at(self, index: int) -> WeightsSnapshot:
+        return self._entries[index][1]
 
     def clear(self) -> None:
         self._entries.clear()

@@ -18,6 +18,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+HINT = "Evaluate the model on the test set to see which classes it confuses."
 CORRECT = QColor(46, 125, 50)
 WRONG = QColor(198, 40, 40)
 
@@ -32,7 +33,7 @@ class ConfusionView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("confusionView")
-        self.summary = QLabel("Evaluate the model on the test set to see which classes it confuses.")
+        self.summary = QLabel(HINT)
         self.summary.setWordWrap(True)
         self.evaluate_button = QPushButton("Evaluate on test set")
         self.evaluate_button.setToolTip("Run the current weights on every test example")
@@ -80,6 +81,17 @@ class ConfusionView(QWidget):
                 item.setBackground(QBrush(colour))
                 item.setToolTip(f"true {classes[t]}, predicted {classes[p]}: {matrix[t, p]} examples")
                 self.table.setItem(t, p, item)
+        self.summary.setText(caption)
+
+    def clear(self, caption: str = HINT) -> None:
+        """No matrix: the one shown belonged to weights or a model that are gone."""
+        self._matrix = np.zeros((0, 0), dtype=np.int64)
+        self.table.clear()
+        self.table.setRowCount(0)
+        self.table.setColumnCount(0)
+        self.summary.setText(caption)
+
+    def set_caption(self, caption: str) -> None:
         self.summary.setText(caption)
 
     def matrix(self) -> np.ndarray:

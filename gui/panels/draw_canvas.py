@@ -62,11 +62,16 @@ class DrawCanvas(QWidget):
         return not self._has_ink
 
     def clear(self) -> None:
+        """The user's Clear: erase and announce it."""
+        self.erase()
+        self.cleared.emit()
+
+    def erase(self) -> None:
+        """Wipe the ink without announcing it, e.g. because another input replaced the drawing."""
         self._image.fill(0)
         self._has_ink = False
         self._last_point = None
         self.update()
-        self.cleared.emit()
 
     def _canvas_rect(self) -> QRect:
         return QRect(0, 0, self._side, self._side)

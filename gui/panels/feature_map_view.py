@@ -42,6 +42,7 @@ class FeatureMapView(QWidget):
         self._drawn = np.full((1, 1), np.nan, dtype=np.float32)
         self._drawn_shape: tuple[int, int] | None = None
         self._signed: bool | None = None
+        self._empty = True
 
         self._title = QLabel("no layer")
         self._title.setToolTip(TOOLTIPS["feature map"])
@@ -101,7 +102,25 @@ class FeatureMapView(QWidget):
         self._layer_name = layer_name
         self._grid = grid_shape(*self._maps.shape)
         self._scaling.setEnabled(not is_vector)
+        self._empty = False
         self._render()
+
+    def show_message(self, text: str) -> None:
+        """No maps (e.g. no input): an empty view and a line saying why, never the last input's maps."""
+        self._maps = np.zeros((1, 1, 1), dtype=np.float32)
+        self._is_vector = False
+        self._enlarged = None
+        self._hovered = None
+        self._grid = (1, 1)
+        self._drawn = np.full((1, 1), np.nan, dtype=np.float32)
+        self._image.clear()
+        self._title.setText(text)
+        self._range_label.setText("")
+        self._hover_label.setText(" ")
+        self._empty = True
+
+    def is_empty(self) -> bool:
+        return self._empty
 
     def show_grid(self) -> None:
         """Leave the single-map view and show the whole layer again."""
@@ -171,6 +190,8 @@ class FeatureMapView(QWidget):
         return 0 if self._is_vector else 1
 
     def _render(self) -> None:
+        if self._empty:
+            return
         maps = self._maps
         finite_low, finite_high = _finite_range(maps)
         signed = finite_low < 0 < finite_high
@@ -213,7 +234,7 @@ class FeatureMapView(QWidget):
             self._show_value(*self._hovered)
 
     def _unit_at(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
-        if not self._viewbox.sceneBoundingRect().contains(scene_pos):
+        if self._empty or not self._viewbox.sceneBoundingRect().contains(scene_pos):
             return None
         point = self._viewbox.mapSceneToView(scene_pos)
         h, w = self.map_shape()

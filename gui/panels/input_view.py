@@ -74,10 +74,12 @@ class InputView(QWidget):
 
         self.caption = QLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.previous_button = self._button("◀ Previous", "Previous test sample", self.previousRequested)
-        self.next_button = self._button("Next ▶", "Next test sample", self.nextRequested)
-        self.random_button = self._button("Random", "A random test sample", self.randomRequested)
-        self.open_button = self._button("Open image…", "Load your own image (PNG, JPEG, …)", self.openRequested)
+        self.previous_button = self._button("◀ Previous", "previousSample", "Previous test sample", self.previousRequested)
+        self.next_button = self._button("Next ▶", "nextSample", "Next test sample", self.nextRequested)
+        self.random_button = self._button("Random", "randomSample", "A random test sample", self.randomRequested)
+        self.open_button = self._button(
+            "Open image…", "openImage", "Load your own image (PNG, JPEG, …)", self.openRequested
+        )
         buttons = QHBoxLayout()
         for button in (self.previous_button, self.next_button, self.random_button, self.open_button):
             buttons.addWidget(button)
@@ -200,8 +202,9 @@ class InputView(QWidget):
         self.model_view.addItem(item)
         return item
 
-    def _button(self, text: str, tooltip: str, signal: Signal) -> QPushButton:
+    def _button(self, text: str, name: str, tooltip: str, signal: Signal) -> QPushButton:
         button = QPushButton(text)
+        button.setObjectName(name)
         button.setToolTip(tooltip)
         button.clicked.connect(signal.emit)
         return button

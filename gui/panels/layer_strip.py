@@ -88,13 +88,14 @@ class LayerStrip(QWidget):
         self._current = self._clamp(current)
         self._show_current()
 
-    def set_current(self, index: int) -> None:
-        """Select a layer, clamped to the chips there are; emits layerSelected only if it changed."""
+    def set_current(self, index: int, notify: bool = True) -> None:
+        """Select a layer, clamped to the chips there are; emits layerSelected only if it changed (and
+        ``notify``: False shows a choice made elsewhere)."""
         index = self._clamp(index)
         changed = index != self._current
         self._current = index
         self._show_current()
-        if changed:
+        if changed and notify:
             self.layerSelected.emit(index)
 
     def current_index(self) -> int:

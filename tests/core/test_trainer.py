@@ -23,11 +23,11 @@ def _trainer(data, **config) -> Trainer:
 
 def test_step_trains_one_batch_and_records_metrics(xo):
     trainer = _trainer(xo, epochs=2)
-    before = trainer.snapshot().state["conv1.weight"]
+    before = trainer.snapshot().weights["conv1.weight"]
     result = trainer.step()
     assert result.step == 1 and result.batch == 1 and result.batches_per_epoch == 10
     assert trainer.history.steps == [1] and math.isfinite(trainer.history.loss[0])
-    assert not np.array_equal(before, trainer.snapshot().state["conv1.weight"])
+    assert not np.array_equal(before, trainer.snapshot().weights["conv1.weight"])
 
 
 def test_epoch_end_records_test_accuracy_and_finishes(xo):
@@ -65,7 +65,7 @@ def test_diverging_run_stops_with_message_and_restores_weights(xo):
             trainer.step()
     message = str(caught.value)
     assert "diverged" in message and "learning rate 10" in message and "restored" in message
-    weights = trainer.snapshot().state
+    weights = trainer.snapshot().weights
     assert all(np.isfinite(w).all() for w in weights.values())
     assert len(trainer.history.steps) == len(trainer.history.loss) == trainer.step_count
 
@@ -89,7 +89,7 @@ def test_snapshot_is_consistent_while_another_thread_trains(xo):
     steps = [s.step for s in snapshots]
     assert steps == sorted(steps)
     snapshot = snapshots[-1]
-    snapshot.state["conv1.weight"][:] = 0  # a copy: mutating it leaves the model alone
+    snapshot.weights["conv1.weight"][:] = 0  # a copy: mutating it leaves the model alone
     assert trainer.model.conv1.weight.abs().sum() > 0
 
 

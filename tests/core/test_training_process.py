@@ -4,7 +4,7 @@ import numpy as np
 
 from core.architecture import PRESETS
 from core.trainer import TrainConfig
-from core.training_process import EpochEnd, Failure, FullState, Progress, TrainingJob, TrainingProcess
+from core.training_process import EpochEnd, Failure, FullState, Progress, TrainingJob, TrainingProcess, TrainingState
 
 
 def _collect(process: TrainingProcess, until, timeout=60.0):
@@ -28,18 +28,18 @@ def test_worker_runs_pauses_steps_and_stops():
     try:
         process.send("step")
         events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.step == 1 for e in ev))
-        assert any(isinstance(e, Progress) and e.step == 1 and e.state == "paused" for e in events)
+        assert any(isinstance(e, Progress) and e.step == 1 and e.state == TrainingState.PAUSED for e in events)
         process.send("run")
-        events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.state == "finished" for e in ev))
+        events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.state == TrainingState.FINISHED for e in ev))
         final = [e for e in events if isinstance(e, Progress)][-1]
-        assert final.state == "finished" and final.step == final.total_steps == 120
+        assert final.state == TrainingState.FINISHED and final.step == final.total_steps == 120
         epoch_ends = [e for e in events if isinstance(e, EpochEnd)]
-        assert [e.step for e in epoch_ends] == [40, 80, 120]
-        assert epoch_ends[-1].weights["fc1.weight"].shape == (2, 64)
+        assert [e.snapshot.step for e in epoch_ends] == [40, 80, 120]
+        assert epoch_ends[-1].snapshot.weights["fc1.weight"].shape == (2, 64)
         assert snapshots and snapshots[-1].weights["conv1.weight"].shape == (4, 1, 3, 3)
         state = process.request_state()
-        assert isinstance(state, FullState) and state.step == 120 and len(state.history["loss"]) == 120
-        assert state.classes == ("X", "O")
+        assert isinstance(state, FullState) and state.snapshot.step == 120
+        assert state.optimizer_state["state"], "the optimizer's momentum buffers travel with the weights"
     finally:
         process.stop()
     assert not process.is_alive()
@@ -55,7 +55,7 @@ def test_diverging_learning_rate_reports_failure_with_restored_weights():
         failure = next(e for e in events if isinstance(e, Failure))
         assert failure.kind == "diverged" and "learning rate 10" in failure.message
         state = process.request_state()
-        assert all(np.isfinite(w).all() for w in state.weights.values())
+        assert all(np.isfinite(w).all() for w in state.snapshot.weights.values())
     finally:
         process.stop()
 

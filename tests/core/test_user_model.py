@@ -54,8 +54,8 @@ def test_a_users_own_module_is_inspected_through_hooks(model_file):
     session.set_input(np.random.default_rng(0).random((3, 16, 16), dtype=np.float32))
     assert session.inspection.activations["block.conv"].shape == (6, 8, 8)
     assert session.probabilities().shape == (4,)
-    box = session.unit_box("block.conv", 4, 4)
-    assert (box.bottom - box.top, box.right - box.left) == (7, 7)
+    top, left, bottom, right = session.unit_receptive_field("block.conv", 0, 4, 4).box
+    assert (bottom - top, right - left) == (7, 7)
 
 
 def test_weights_are_loaded_safely_and_must_fit(model_file, tmp_path):

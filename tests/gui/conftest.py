@@ -1,9 +1,28 @@
-"""Qt hygiene: a test that leaves a QThread running or a QTimer active fails (napari's approach)."""
+"""Qt hygiene: a test that leaves a QThread running or a QTimer active fails (napari's approach).
+
+A module marked ``no_qt`` (the Qt-free coordinators) gets none of this and no QApplication.
+"""
+from pathlib import Path
+
 import pytest
 from PySide6.QtCore import QThread, QTimer
 
 
-@pytest.fixture(autouse=True)
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if HERE in item.path.parents and item.get_closest_marker("no_qt") is None:
+            item.fixturenames[:0] = ["qt_hygiene"]
+
+
+@pytest.fixture
+def qt_hygiene(no_dangling_qthreads_or_timers, questions, empty_clipboard_afterwards):
+    """What every test that touches Qt gets."""
+
+
+@pytest.fixture
 def no_dangling_qthreads_or_timers(monkeypatch, qapp):
     threads: list[QThread] = []
     timers: list[QTimer] = []
@@ -39,7 +58,7 @@ def _alive(obj) -> bool:
     return shiboken6.isValid(obj)
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def questions(monkeypatch):
     """Modal questions would block an offscreen test: record them and answer from a list (default: Discard/No)."""
     from PySide6.QtWidgets import QMessageBox
@@ -82,7 +101,7 @@ def window(qtbot, tmp_path):
     win.close()
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture
 def empty_clipboard_afterwards(qapp):
     """Data left on the offscreen clipboard crashes Qt's teardown at interpreter exit."""
     yield

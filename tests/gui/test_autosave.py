@@ -10,6 +10,8 @@ from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
 from core.session_store import SessionStore
+from core.trainer import HistoryDelta
+from core.training_process import Progress, TrainingState
 from gui.main_window import MainWindow
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -19,20 +21,20 @@ import sys, torch
 from PySide6.QtWidgets import QApplication
 app = QApplication([])
 from gui.main_window import MainWindow
-from gui.panels.training_panel import TrainSettings
+from core.train_settings import TrainSettings
 window = MainWindow()
 window.show()
-window.show_sample(41)
+window.state.show_sample(41)
 for _ in range(3):
     window.layer_strip.step(1)
-window.training.set_settings(TrainSettings("mnist", window.training.architecture_text(), "adam", 0.00321, 32, 3))
-weights = window.session.weights()
+window.show_train_settings(TrainSettings("mnist", window.editor.text(), "adam", 0.00321, 32, 3))
+weights = window.state.session.weights()
 weights["conv1.weight"] = weights["conv1.weight"] * 0.5
-window.session.load_weights(weights)
-window.history.loss.append(0.123)
-window.history.steps.append(9999)
-window.history.accuracy.append(0.5)
-window.autosave_now()
+window.state.session.load_weights(weights)
+window.state.history.loss.append(0.123)
+window.state.history.steps.append(9999)
+window.state.history.accuracy.append(0.5)
+window.autosave.save_now()
 print("ready", flush=True)
 app.exec()
 """
@@ -56,10 +58,10 @@ def test_killed_session_is_offered_and_restored_on_next_launch(qtbot, tmp_path, 
     qtbot.addWidget(window)
     assert questions.asked == ["Restore the last session?"]
     assert window.current_layer_name() == "conv2"
-    assert window.history.loss[-1] == 0.123 and window.history.steps[-1] == 9999
-    np.testing.assert_allclose(window.session.weights()["conv1.weight"], saved.checkpoint.state["conv1.weight"].numpy())
-    np.testing.assert_array_equal(window.session.input, saved.input)
-    restored = window.training.settings()
+    assert window.state.history.loss[-1] == 0.123 and window.state.history.steps[-1] == 9999
+    np.testing.assert_allclose(window.state.session.weights()["conv1.weight"], saved.checkpoint.state["conv1.weight"].numpy())
+    np.testing.assert_array_equal(window.state.session.input, saved.input)
+    restored = window.train_settings()
     assert (restored.optimizer, restored.lr, restored.batch_size, restored.epochs) == ("adam", 0.00321, 32, 3)
     assert window.input_view.caption.text().startswith("test sample 42 / 1000")
     window.close()
@@ -71,26 +73,32 @@ def test_declining_restore_keeps_the_default_model(qtbot, tmp_path, questions):
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     first = MainWindow(settings=settings, store=store)
     qtbot.addWidget(first)
-    first.history.loss.append(5.0)
-    first.autosave_now()
+    first.state.history.loss.append(5.0)
+    first.autosave.save_now()
     dead = subprocess.Popen([sys.executable, "-c", "pass"])
     dead.wait()
     (store.folder / "running").write_text(str(dead.pid))
     second = MainWindow(settings=settings, store=store)
     qtbot.addWidget(second)
     assert questions.asked == ["Restore the last session?"]
-    assert second.history.loss[-1] != 5.0
+    assert second.state.history.loss[-1] != 5.0
     second.close()
-    first._unsaved_training = False
 
 
 def test_closing_after_training_offers_to_save_and_cancel_keeps_the_window(window, qtbot, tmp_path, questions, monkeypatch):
-    window._unsaved_training = True  # as after any progress event from the trainer
+    window.state.record_progress(trained_one_step(window))  # as after any progress event from the trainer
+    assert window.state.unsaved_training
     questions.answers.append(QMessageBox.StandardButton.Cancel)
     assert not window.close()
     assert window.isVisible() and questions.asked == ["Save the trained model?"]
     target = tmp_path / "kept.pt"
-    monkeypatch.setattr("gui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr("gui.file_actions.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     questions.answers.append(QMessageBox.StandardButton.Save)
     assert window.close()
-    assert target.exists() and window.store.folder.joinpath("session.pt").exists()
+    assert target.exists() and window.autosave.store.folder.joinpath("session.pt").exists()
+
+
+def trained_one_step(window) -> Progress:
+    step = window.state.session.step + 1
+    return Progress(TrainingState.RUNNING, step, 100, 0, 1, 63, 1000.0, 5.0, HistoryDelta((step,), (0.5,), (0.9,)),
+                    session=window.state.session.id)

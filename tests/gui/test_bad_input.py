@@ -138,21 +138,21 @@ class Before:
     """What the user sees before a bad file arrives: all of it must still be there after."""
 
     def __init__(self, window) -> None:
-        self.input = window.session.input.copy()
+        self.input = window.state.session.input.copy()
         self.probabilities = window.current_probabilities().copy()
         self.caption = window.input_view.caption.text()
-        self.model = window.session.model
+        self.model = window.state.session.model
 
     def assert_kept(self, window) -> None:
-        np.testing.assert_array_equal(window.session.input, self.input)
+        np.testing.assert_array_equal(window.state.session.input, self.input)
         np.testing.assert_array_equal(window.current_probabilities(), self.probabilities)
         assert window.input_view.caption.text() == self.caption
-        assert window.session.model is self.model
+        assert window.state.session.model is self.model
 
 
 @pytest.fixture
 def shown(window):
-    window.show_sample(5)
+    window.state.show_sample(5)
     window.activateWindow()
     return window
 
@@ -165,11 +165,10 @@ def test_broken_image_gives_a_message_naming_it_and_keeps_the_input(shown, tmp_p
     path = broken_file(kind, tmp_path, huge_image)
     before = Before(shown)
     for route, deliver in ROUTES.items():
-        shown.message_bar.hide()
-        shown.message_bar.clear()
+        shown.clear_message()
         deliver(shown, path, monkeypatch)
         assert path.name in shown.last_message(), route
-        assert shown.message_bar.isVisible() and path.name in shown.message_bar.text(), route
+        assert path.name in shown.error_text(), route
         before.assert_kept(shown)
     QTest.keyClick(shown, Qt.Key.Key_Right)  # the app still responds
     assert shown.current_layer_name() == "relu1"
@@ -184,7 +183,7 @@ def test_the_messages_say_what_is_wrong(shown, tmp_path, huge_image):
         "a_folder": "folder",
     }
     for kind, words in expected.items():
-        shown.load_image_file(str(broken_file(kind, tmp_path, huge_image)))
+        shown.files.load_image_file(str(broken_file(kind, tmp_path, huge_image)))
         assert words in shown.last_message(), kind
         assert "Traceback" not in shown.last_message()
 
@@ -194,12 +193,12 @@ def test_unusual_but_valid_image_becomes_the_input(shown, tmp_path, monkeypatch,
     path = tmp_path / kind
     path.write_bytes(VALID_ODD_IMAGES[kind]())
     for route, deliver in ROUTES.items():
-        shown.show_sample(5)
-        before = shown.session.input.copy()
+        shown.state.show_sample(5)
+        before = shown.state.session.input.copy()
         deliver(shown, path, monkeypatch)
         assert shown.input_view.caption.text() == kind, route
-        assert shown.session.input.shape == (1, 28, 28) and np.isfinite(shown.session.input).all()
-        assert not np.array_equal(shown.session.input, before), route
+        assert shown.state.session.input.shape == (1, 28, 28) and np.isfinite(shown.state.session.input).all()
+        assert not np.array_equal(shown.state.session.input, before), route
         assert int(np.argmax(shown.current_probabilities())) == 3, route  # the GIF's first frame, not its 7
 
 
@@ -207,10 +206,10 @@ def test_one_pixel_image_becomes_the_input(shown, tmp_path, monkeypatch):
     path = tmp_path / "dot.png"
     Image.new("L", (1, 1), 200).save(path)
     for route, deliver in ROUTES.items():
-        shown.show_sample(5)
+        shown.state.show_sample(5)
         deliver(shown, path, monkeypatch)
         assert shown.input_view.caption.text() == "dot.png", route
-        x = shown.session.input
+        x = shown.state.session.input
         assert x.shape == (1, 28, 28) and np.isfinite(x).all(), route
         probabilities = shown.current_probabilities()
         assert np.isfinite(probabilities).all() and abs(probabilities.sum() - 1) < 1e-5
@@ -243,7 +242,7 @@ def test_pasting_a_clipboard_without_an_image_says_so_and_keeps_the_input(shown,
     before = Before(shown)
     QTest.keyClick(shown, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
     assert "clipboard holds no image" in shown.last_message()
-    assert shown.message_bar.isVisible()
+    assert shown.error_text()
     before.assert_kept(shown)
 
 
@@ -261,7 +260,7 @@ def test_dropping_image_data_that_does_not_decode_gives_a_message(shown, qtbot):
     with qtbot.captureExceptions() as exceptions:
         QApplication.sendEvent(shown, QDropEvent(QPointF(centre), *args))
     assert not exceptions, exceptions
-    assert shown.message_bar.isVisible()
+    assert shown.error_text()
     before.assert_kept(shown)
 
 
@@ -326,27 +325,26 @@ CHECKPOINT_ROUTES = {"menu": open_checkpoint_with_ctrl_shift_o, "drop": drop}
 @pytest.mark.parametrize("kind", ["evil", "other_architecture", "other_program", "truncated", "empty"])
 def test_bad_checkpoint_gives_a_message_and_the_model_in_use_stays(shown, tmp_path, monkeypatch, kind):
     path, words = bad_checkpoint(kind, tmp_path)
-    weights = shown.session.weights()
-    layers = [(row.name, row.kind, row.output_shape) for row in shown.session.layers]
+    weights = shown.state.session.weights()
+    layers = [(row.name, row.kind, row.output_shape) for row in shown.state.session.layers]
     before = Before(shown)
     for route, deliver in CHECKPOINT_ROUTES.items():
-        shown.message_bar.hide()
-        shown.message_bar.clear()
+        shown.clear_message()
         deliver(shown, path, monkeypatch)
         assert not (tmp_path / "pwned").exists(), route
         message = shown.last_message()
         assert path.name in message and words in message, route
         assert "\n" not in message
-        assert shown.message_bar.isVisible(), route
+        assert shown.error_text(), route
         before.assert_kept(shown)
-        assert [(row.name, row.kind, row.output_shape) for row in shown.session.layers] == layers
-        for name, array in shown.session.weights().items():
+        assert [(row.name, row.kind, row.output_shape) for row in shown.state.session.layers] == layers
+        for name, array in shown.state.session.weights().items():
             np.testing.assert_array_equal(array, weights[name])
 
 
 def test_a_good_checkpoint_after_a_refused_one_still_loads(shown, tmp_path):
     evil, _ = bad_checkpoint("evil", tmp_path)
-    assert not shown.load_checkpoint_file(str(evil))
+    assert not shown.files.load_checkpoint_file(str(evil))
     good = tmp_path / "tiny.pt"
     torch.manual_seed(9)
     architecture = parse(PRESETS["tinyvgg"])
@@ -354,6 +352,6 @@ def test_a_good_checkpoint_after_a_refused_one_still_loads(shown, tmp_path):
         good,
         Checkpoint(architecture, build_model(architecture).state_dict(), tuple("0123456789"), MNIST_NORMALIZATION),
     )
-    assert shown.load_checkpoint_file(str(good))
-    assert shown.session.architecture == architecture
+    assert shown.files.load_checkpoint_file(str(good))
+    assert shown.state.session.architecture == architecture
     assert not (tmp_path / "pwned").exists()

@@ -1,4 +1,4 @@
-"""Nothing is left behind: many start/stop cycles of the training controller, and closing the app mid-run."""
+"""Nothing is left behind: many start/stop cycles of the training coordinator, and closing the app mid-run."""
 from __future__ import annotations
 
 import multiprocessing
@@ -13,14 +13,30 @@ from pathlib import Path
 import pytest
 
 import core.training_process
-from core.architecture import PRESETS
+from core.architecture import PRESETS, parse
+from core.data import load_dataset
+from core.model_session import ModelSession
+from core.train_settings import TrainSettings
 from core.trainer import TrainConfig
-from core.training_process import TrainingJob, TrainingProcess
-from gui.controller import TrainingController
+from core.training_process import TrainingJob, TrainingProcess, TrainingState
+from core.viewer_state import ViewerState
+from gui.training_coordinator import TrainingCoordinator
 
 REPO = Path(__file__).resolve().parents[2]
 CYCLES = 100
 JOB = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=50, lr=0.05))
+XO = TrainSettings("xo", PRESETS["xo"], "sgd", 0.05, 50, 50)
+
+
+def xo_coordinator() -> TrainingCoordinator:
+    normalization = load_dataset("xo", "test", (1, 9, 9)).normalization
+    session = ModelSession.from_architecture(parse(PRESETS["xo"]), ("X", "O"), normalization)
+    return TrainingCoordinator(ViewerState(session, dataset="xo"))
+
+
+def polled_until(coordinator: TrainingCoordinator, state: TrainingState) -> bool:
+    coordinator.poll()
+    return coordinator.state == state
 
 
 def open_file_descriptors() -> int:
@@ -33,7 +49,7 @@ def forkserver_workers(monkeypatch):
 
     A spawned worker spends ~2-3 s importing torch (and torch._dynamo, which the first optimizer
     pulls in) before it reads its first command, so 100 real cycles would take minutes; forking from
-    a warm server runs the very same TrainingProcess and controller code, only the imports are skipped.
+    a warm server runs the very same TrainingProcess and coordinator code, only the imports are skipped.
     """
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["core.training_process", "torch._dynamo"])
@@ -43,20 +59,20 @@ def forkserver_workers(monkeypatch):
 
 
 def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot, forkserver_workers):
-    controller = TrainingController()
+    coordinator = xo_coordinator()
     states: list[str] = []
-    controller.stateChanged.connect(states.append)
-    controller.start(JOB)  # warm up: the fork server starts and opens its own pipes
-    qtbot.waitUntil(lambda: controller.state == "running", timeout=60_000)
-    controller.stop()
+    coordinator.state_changed.connect(lambda state: states.append(state.value))
+    coordinator.start(XO)  # warm up: the fork server starts and opens its own pipes
+    qtbot.waitUntil(lambda: polled_until(coordinator, TrainingState.RUNNING), timeout=60_000)
+    coordinator.stop()
     threads, descriptors = threading.active_count(), open_file_descriptors()
     started = time.perf_counter()
     for cycle in range(CYCLES):
-        controller.start(JOB)
+        coordinator.start(XO)
         if cycle % 10 == 9:  # now and then stop a worker that is really training, not just starting
-            qtbot.waitUntil(lambda: controller.state == "running", timeout=20_000)
-        controller.stop()
-        assert controller.state == "idle" and not controller.active
+            qtbot.waitUntil(lambda: polled_until(coordinator, TrainingState.RUNNING), timeout=20_000)
+        coordinator.stop()
+        assert coordinator.state == TrainingState.IDLE and not coordinator.active
         assert not multiprocessing.active_children()
     elapsed = time.perf_counter() - started
     assert states.count("idle") == CYCLES + 1 and states.count("running") >= CYCLES // 10
@@ -66,12 +82,12 @@ def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot
 
 
 def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
-    controller = TrainingController()
+    coordinator = xo_coordinator()
     threads, descriptors = threading.active_count(), open_file_descriptors()
     for _ in range(2):
-        controller.start(JOB)
-        controller.stop()
-        assert controller.state == "idle" and not multiprocessing.active_children()
+        coordinator.start(XO)
+        coordinator.stop()
+        assert coordinator.state == TrainingState.IDLE and not multiprocessing.active_children()
     qtbot.waitUntil(lambda: threading.active_count() <= threads, timeout=5_000)
     assert open_file_descriptors() <= descriptors
 
@@ -100,14 +116,14 @@ from gui.main_window import MainWindow
 
 window = MainWindow(settings=QSettings(sys.argv[1], QSettings.Format.IniFormat))
 window.show()
-first = window.session.step
+first = window.state.session.step
 window.start_training()
 
 
 def close_after_a_few_steps():
-    if window.session.step >= first + 3:
+    if window.state.session.step >= first + 3:
         poll.stop()
-        print(f"steps {window.session.step - first}", flush=True)
+        print(f"steps {window.state.session.step - first}", flush=True)
         print(f"closing {time.monotonic()}", flush=True)
         window.close()
 

@@ -2,11 +2,10 @@
 import numpy as np
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QPushButton
 
 from core.receptive_field import receptive_fields, unit_box
 from gui.main_window import MainWindow
-from tests.gui.user_actions import drag, drop_file, hover_unit, seven
+from tests.gui.user_actions import choose_training, click, drag, drop_file, hover_unit, seven
 
 
 def test_builds_with_no_arguments_and_shows_the_default_model(qtbot):
@@ -49,33 +48,29 @@ def test_right_key_steps_layers_and_the_feature_map_grid_changes_shape(window, q
     assert window.current_layer_name() == "pool1" and window.feature_maps.map_shape() == (12, 12)
 
 
-def button(panel, text: str) -> QPushButton:
-    return next(b for b in panel.findChildren(QPushButton) if b.text() == text)
-
-
 def test_training_a_few_batches_changes_the_filters_shown(window, qtbot):
-    window.show_sample(3)
-    first_step = window.session.step
+    window.state.show_sample(3)
+    first_step = window.state.session.step
     filters_before = window.filters.mosaic().copy()
     maps_before = window.feature_maps.mosaic().copy()
-    QTest.mouseClick(button(window.training, "Step"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.session.step == first_step + 1, timeout=60_000)
+    click(window, "stepButton")
+    qtbot.waitUntil(lambda: window.state.session.step == first_step + 1, timeout=60_000)
     assert window.training.state() == "paused"
-    QTest.mouseClick(button(window.training, "Resume"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.session.step >= first_step + 5, timeout=60_000)
+    click(window, "startButton")
+    qtbot.waitUntil(lambda: window.state.session.step >= first_step + 5, timeout=60_000)
     assert window.training.state() == "running"
-    QTest.mouseClick(button(window.training, "Stop"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=10_000)
+    click(window, "stopButton")
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "idle", timeout=10_000)
     assert not np.array_equal(window.filters.mosaic(), filters_before)
     assert not np.array_equal(window.feature_maps.mosaic(), maps_before)
-    assert window.history.steps[-1] >= first_step + 5  # the loss curve continued from the checkpoint's
+    assert window.state.history.steps[-1] >= first_step + 5  # the loss curve continued from the checkpoint's
 
 
 def test_hovering_a_unit_draws_core_receptive_field_box(window, qtbot):
     for _ in range(3):
         QTest.keyClick(window, Qt.Key.Key_Right)
     assert window.current_layer_name() == "conv2"
-    fields = {rf.name: rf for rf in receptive_fields(window.session.model, (1, 28, 28))}
+    fields = {rf.name: rf for rf in receptive_fields(window.state.session.model, (1, 28, 28))}
     for channel, row, col in [(2, 3, 4), (0, 0, 0), (15, 7, 7)]:
         hover_unit(window.feature_maps, channel, row, col)
         expected = unit_box(fields["conv2"], row, col, (28, 28))
@@ -88,15 +83,15 @@ def test_hovering_a_unit_draws_core_receptive_field_box(window, qtbot):
 
 
 def test_dropping_a_corrupt_image_shows_a_message_and_keeps_the_input(window, qtbot, tmp_path):
-    window.show_sample(5)
-    input_before = window.session.input.copy()
+    window.state.show_sample(5)
+    input_before = window.state.session.input.copy()
     probabilities = window.current_probabilities().copy()
     corrupt = tmp_path / "photo.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
     drop_file(window, corrupt)
     assert "photo.png" in window.last_message()
-    assert window.message_bar.isVisible() and "photo.png" in window.message_bar.text()
-    np.testing.assert_array_equal(window.session.input, input_before)
+    assert "photo.png" in window.error_text() and window.message_bar.isVisible()
+    np.testing.assert_array_equal(window.state.session.input, input_before)
     np.testing.assert_allclose(window.current_probabilities(), probabilities)
     QTest.keyClick(window, Qt.Key.Key_Right)  # still working
     assert window.current_layer_name() == "relu1"
@@ -116,10 +111,10 @@ def test_dropping_a_good_image_makes_it_the_input(window, tmp_path):
 
 
 def test_sample_navigation_shows_the_true_label(window, qtbot):
-    QTest.mouseClick(button(window.input_view, "Next ▶"), Qt.MouseButton.LeftButton)
+    click(window, "nextSample")
     assert window.input_view.caption.text().startswith("test sample 2 / 1000")
-    QTest.mouseClick(button(window.input_view, "◀ Previous"), Qt.MouseButton.LeftButton)
-    QTest.mouseClick(button(window.input_view, "◀ Previous"), Qt.MouseButton.LeftButton)
+    click(window, "previousSample")
+    click(window, "previousSample")
     assert window.input_view.caption.text().startswith("test sample 1000 / 1000")
 
 
@@ -151,42 +146,40 @@ def test_confusion_matrix_of_the_bundled_model_lets_the_user_browse_its_mistakes
     click_cell(window.confusion, int(true), int(predicted))
     assert window.input_view.caption.text().startswith(f"true {true}, predicted {predicted}: 1 of {matrix[true, predicted]}")
     assert int(np.argmax(window.current_probabilities())) == predicted
-    QTest.mouseClick(button(window.input_view, "Next ▶"), Qt.MouseButton.LeftButton)
+    click(window, "nextSample")
     assert int(np.argmax(window.current_probabilities())) == predicted
     QTest.mouseClick(window.confusion.all_button, Qt.MouseButton.LeftButton)
     assert window.input_view.caption.text().startswith("test sample")
 
 
 def test_each_epoch_adds_a_test_accuracy_point_measured_by_the_window(window, qtbot):
-    before = len(window.history.test_steps)
-    window.training.set_settings(window.training.settings().__class__(
-        "mnist", window.training.architecture_text(), "sgd", 0.005, 256, 1))
-    QTest.mouseClick(button(window.training, "Start"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: len(window.history.test_steps) == before + 1, timeout=60_000)
-    qtbot.waitUntil(lambda: window.controller.state == "finished", timeout=60_000)
-    assert window.history.test_steps[-1] == window.history.steps[-1]
-    assert window.history.test_accuracy[-1] > 0.95  # fine-tuning the trained model at a small rate
-    window.stop_training()
+    before = len(window.state.history.test_steps)
+    choose_training(window, "sgd", 0.005, 256, 1)
+    click(window, "startButton")
+    qtbot.waitUntil(lambda: len(window.state.history.test_steps) == before + 1, timeout=60_000)
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "finished", timeout=60_000)
+    assert window.state.history.test_steps[-1] == window.state.history.steps[-1]
+    assert window.state.history.test_accuracy[-1] > 0.95  # fine-tuning the trained model at a small rate
+    click(window, "stopButton")
 
 
 def test_looking_back_shows_the_filters_of_an_earlier_epoch(window, qtbot):
     from PySide6.QtWidgets import QSlider
 
     start_filters = window.filters.mosaic().copy()
-    window.training.set_settings(window.training.settings().__class__(
-        "mnist", window.training.architecture_text(), "sgd", 0.05, 256, 2))
-    QTest.mouseClick(button(window.training, "Start"), Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: window.controller.state == "finished", timeout=60_000)
-    assert len(window.timeline) == 3  # the start and both epoch ends
+    choose_training(window, "sgd", 0.05, 256, 2)
+    click(window, "startButton")
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "finished", timeout=60_000)
+    assert len(window.state.timeline_steps) == 3  # the start and both epoch ends
     end_filters = window.filters.mosaic().copy()
     assert not np.array_equal(end_filters, start_filters)
-    slider = window.training.findChild(QSlider)
+    slider = window.findChild(QSlider, "lookBackSlider")
     slider.setFocus()
     QTest.keyClick(slider, Qt.Key.Key_Home)  # all the way back, as a user would with the keyboard
-    assert window.training.timeline_position() == 0
+    assert window.curves.timeline_position() == 0
     np.testing.assert_array_equal(window.filters.mosaic(), start_filters)
     assert "step" in window.last_message()
     QTest.keyClick(slider, Qt.Key.Key_End)
-    assert window.training.timeline_position() == -1
+    assert window.curves.timeline_position() == -1
     np.testing.assert_array_equal(window.filters.mosaic(), end_filters)
-    window.stop_training()
+    click(window, "stopButton")

@@ -5,26 +5,27 @@ from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
 from core.checkpoint import load_checkpoint
+from tests.gui.user_actions import click
 
 
 def test_space_starts_and_pauses_training(window, qtbot):
     window.activateWindow()
     QTest.keyClick(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.controller.state == "running", timeout=60_000)
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "running", timeout=60_000)
     QTest.keyClick(window, Qt.Key.Key_Space)
-    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=10_000)
-    window.stop_training()
-    assert window.controller.state == "idle"
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "paused", timeout=10_000)
+    click(window, "stopButton")
+    assert window.coordinator.state.value == "idle"
 
 
 def test_ctrl_s_saves_a_checkpoint_that_reopens_with_the_same_weights(window, tmp_path, monkeypatch):
     target = tmp_path / "mine.pt"
-    monkeypatch.setattr("gui.main_window.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
+    monkeypatch.setattr("gui.file_actions.QFileDialog.getSaveFileName", lambda *a, **k: (str(target), ""))
     QTest.keyClick(window, Qt.Key.Key_S, Qt.KeyboardModifier.ControlModifier)
     saved = load_checkpoint(target)
-    for key, value in window.session.weights().items():
+    for key, value in window.state.session.weights().items():
         np.testing.assert_array_equal(saved.state[key].numpy(), value)
-    assert saved.history.steps == window.history.steps
+    assert saved.history.steps == window.state.history.steps
     assert window.settings.value("last_checkpoint_folder") == str(tmp_path)
 
 
@@ -36,7 +37,7 @@ def test_ctrl_o_opens_an_image_and_remembers_its_folder(window, tmp_path, monkey
         image.setPixel(32, x, 0)
     path = tmp_path / "one.png"
     image.save(str(path))
-    monkeypatch.setattr("gui.main_window.QFileDialog.getOpenFileName", lambda *a, **k: (str(path), ""))
+    monkeypatch.setattr("gui.file_actions.QFileDialog.getOpenFileName", lambda *a, **k: (str(path), ""))
     QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
     assert window.input_view.caption.text() == "one.png"
     assert window.prediction.top_class() == "1"
@@ -45,12 +46,12 @@ def test_ctrl_o_opens_an_image_and_remembers_its_folder(window, tmp_path, monkey
 
 def test_exports_write_the_view_and_the_current_activations(window, tmp_path):
     window.layer_strip.step(2)
-    assert window.export_png(str(tmp_path / "view.png"))
+    assert window.files.export_png(str(tmp_path / "view.png"))
     picture = QImage(str(tmp_path / "view.png"))
     assert picture.width() > 800 and picture.height() > 500
-    assert window.export_activations(str(tmp_path / "pool1.npy"))
+    assert window.files.export_activations(str(tmp_path / "pool1.npy"))
     saved = np.load(tmp_path / "pool1.npy")
-    np.testing.assert_array_equal(saved, window.session.inspection.activations["pool1"])
+    np.testing.assert_array_equal(saved, window.state.session.inspection.activations["pool1"])
     assert saved.shape == (8, 12, 12)
 
 

@@ -21,8 +21,11 @@ from tests.gui.user_actions import drop_file
 START_TIMEOUT_MS = 60_000  # a spawned worker imports torch before its first batch
 
 
+BUTTONS = {"Start": "startButton", "Pause": "pauseButton", "Stop": "stopButton", "Reset weights": "resetButton"}
+
+
 def button(window, text: str) -> QPushButton:
-    return next(b for b in window.training.findChildren(QPushButton) if b.text() == text)
+    return window.findChild(QPushButton, BUTTONS[text])
 
 
 def click(window, text: str) -> None:
@@ -32,15 +35,15 @@ def click(window, text: str) -> None:
 
 
 def dataset_box(window) -> QComboBox:
-    return next(box for box in window.training.findChildren(QComboBox) if box.itemText(0) == "Bundled MNIST")
+    return window.findChild(QComboBox, "datasetBox")
 
 
 def preset_box(window) -> QComboBox:
-    return next(box for box in window.training.findChildren(QComboBox) if box.findText("tinyvgg") >= 0)
+    return window.findChild(QComboBox, "presetBox")
 
 
 def epochs_box(window) -> QSpinBox:
-    return next(box for box in window.training.findChildren(QSpinBox) if box.maximum() == 1000)
+    return window.findChild(QSpinBox, "epochs")
 
 
 def weights_equal(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
@@ -56,25 +59,25 @@ def no_worker_left() -> bool:
 
 
 class SnapshotLog:
-    """Every weight snapshot the controller delivers to the window, in order."""
+    """Every version of the weights the window has shown, in order."""
 
     def __init__(self, window) -> None:
         self.weights: list[dict[str, np.ndarray]] = []
-        window.controller.weightsUpdated.connect(lambda snapshot: self.weights.append(snapshot.weights))
+        window.state.weights_changed.connect(lambda: self.weights.append(window.state.session.weights()))
 
 
 def start_and_wait_for_steps(window, qtbot, steps: int = 3) -> int:
     click(window, "Start")
-    first = window.session.step  # read after Start: a new architecture starts a new model at its own step
-    qtbot.waitUntil(lambda: window.session.step >= first + steps, timeout=START_TIMEOUT_MS)
-    assert window.controller.state == "running" and window.training.state() == "running"
+    first = window.state.session.step  # read after Start: a new architecture starts a new model at its own step
+    qtbot.waitUntil(lambda: window.state.session.step >= first + steps, timeout=START_TIMEOUT_MS)
+    assert window.coordinator.state.value == "running" and window.training.state() == "running"
     return first
 
 
 @pytest.fixture
 def trainer_window(window):
     """The window on a sample, with enough epochs that no test's run ends by itself."""
-    window.show_sample(3)
+    window.state.show_sample(3)
     epochs_box(window).setValue(50)
     return window
 
@@ -85,20 +88,20 @@ def trainer_window(window):
 def test_learning_rate_ten_stops_with_a_message_and_finite_weights(trainer_window, qtbot):
     window = trainer_window
     gaps = [np.isnan(view.mosaic()) for view in (window.feature_maps, window.filters)]  # NaN marks tile gaps
-    window.training.findChild(QDoubleSpinBox).setValue(10.0)
+    window.findChild(QDoubleSpinBox, "learningRate").setValue(10.0)
     click(window, "Start")
     qtbot.waitUntil(lambda: "diverged" in window.training.message(), timeout=START_TIMEOUT_MS)
     assert "learning rate 10" in window.training.message()
-    assert "diverged" in window.last_message() and window.message_bar.isVisible()
-    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=10_000)
-    assert all_finite(window.session.weights())
+    assert "diverged" in window.error_text()
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "paused", timeout=10_000)
+    assert all_finite(window.state.session.weights())
     assert np.isfinite(window.current_probabilities()).all()
     for view, gap in zip((window.feature_maps, window.filters), gaps):
         np.testing.assert_array_equal(np.isnan(view.mosaic()), gap)
         assert np.isfinite(view.mosaic()[~gap]).all()
     click(window, "Stop")
-    assert window.controller.state == "idle" and no_worker_left()
-    assert all_finite(window.session.weights())
+    assert window.coordinator.state.value == "idle" and no_worker_left()
+    assert all_finite(window.state.session.weights())
 
 
 # ----------------------------------------------------------------------------- unusable image folders
@@ -132,22 +135,22 @@ def test_an_unusable_image_folder_gets_a_clear_message_and_the_app_keeps_working
 ):
     window = trainer_window
     folder, reason = broken_folder(kind, tmp_path)
-    input_before = window.session.input.copy()
-    weights_before = window.session.weights()
+    input_before = window.state.session.input.copy()
+    weights_before = window.state.session.weights()
     monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *args, **kwargs: str(folder)))
     box = dataset_box(window)
     box.setFocus()
     QTest.keyClick(box, Qt.Key.Key_End)  # the keyboard's way to pick "Image folder…"
     assert box.currentText() == "Image folder…"
     assert reason in window.last_message() and str(folder) in window.last_message()
-    np.testing.assert_array_equal(window.session.input, input_before)
+    np.testing.assert_array_equal(window.state.session.input, input_before)
 
     click(window, "Start")
     qtbot.waitUntil(lambda: reason in window.training.message(), timeout=START_TIMEOUT_MS)
-    qtbot.waitUntil(lambda: window.controller.state == "idle", timeout=10_000)
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "idle", timeout=10_000)
     assert reason in window.last_message()
     assert window.training.state() == "idle" and no_worker_left()
-    assert weights_equal(window.session.weights(), weights_before)
+    assert weights_equal(window.state.session.weights(), weights_before)
 
     QTest.keyClick(box, Qt.Key.Key_Home)  # back to the bundled digits: everything works again
     assert window.input_view.caption.text().startswith("test sample 1 / 1000")
@@ -161,18 +164,18 @@ def test_an_unusable_image_folder_gets_a_clear_message_and_the_app_keeps_working
 def test_stop_mid_epoch_goes_idle_and_keeps_the_last_snapshot(trainer_window, qtbot):
     window = trainer_window
     log = SnapshotLog(window)
-    weights_before = window.session.weights()
+    weights_before = window.state.session.weights()
     first = start_and_wait_for_steps(window, qtbot)
     click(window, "Stop")
-    assert window.controller.state == "idle" and window.training.state() == "idle"
-    assert not window.controller.active and no_worker_left()
-    assert first < window.session.step < first + 50 * 63  # stopped well inside the run
-    assert weights_equal(window.session.weights(), log.weights[-1])
-    assert not weights_equal(window.session.weights(), weights_before)
-    stopped_at = window.session.step
+    assert window.coordinator.state.value == "idle" and window.training.state() == "idle"
+    assert not window.coordinator.active and no_worker_left()
+    assert first < window.state.session.step < first + 50 * 63  # stopped well inside the run
+    assert weights_equal(window.state.session.weights(), log.weights[-1])
+    assert not weights_equal(window.state.session.weights(), weights_before)
+    stopped_at = window.state.session.step
     qtbot.wait(300)
-    assert window.session.step == stopped_at and weights_equal(window.session.weights(), log.weights[-1])
-    assert window.history.steps[-1] <= stopped_at
+    assert window.state.session.step == stopped_at and weights_equal(window.state.session.weights(), log.weights[-1])
+    assert window.state.history.steps[-1] <= stopped_at
 
 
 def test_reset_after_pausing_a_run_gives_new_weights_and_clears_the_history(trainer_window, qtbot):
@@ -180,42 +183,42 @@ def test_reset_after_pausing_a_run_gives_new_weights_and_clears_the_history(trai
     start_and_wait_for_steps(window, qtbot)
     assert not button(window, "Reset weights").isEnabled()  # the panel does not offer Reset mid-batch
     click(window, "Pause")
-    qtbot.waitUntil(lambda: window.controller.state == "paused", timeout=10_000)
-    trained = window.session.weights()
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "paused", timeout=10_000)
+    trained = window.state.session.weights()
     click(window, "Reset weights")
-    assert not window.controller.active and window.controller.state == "idle" and no_worker_left()
-    assert window.history.steps == [] and window.history.test_steps == []
-    assert len(window.training.loss_curve().getData()[0] or []) == 0
-    reset = window.session.weights()
+    assert not window.coordinator.active and window.coordinator.state.value == "idle" and no_worker_left()
+    assert window.state.history.steps == [] and window.state.history.test_steps == []
+    assert len(window.curves.loss_curve().getData()[0] or []) == 0
+    reset = window.state.session.weights()
     assert reset.keys() == trained.keys() and not weights_equal(reset, trained) and all_finite(reset)
     qtbot.wait(300)  # nothing from the stopped worker arrives afterwards
-    assert weights_equal(window.session.weights(), reset)
+    assert weights_equal(window.state.session.weights(), reset)
 
 
 def test_reset_requested_while_running_stops_the_worker_first(trainer_window, qtbot):
     window = trainer_window
     start_and_wait_for_steps(window, qtbot)
     window.training.resetRequested.emit()
-    assert not window.controller.active and window.controller.state == "idle" and no_worker_left()
-    assert window.history.steps == []
-    reset = window.session.weights()
+    assert not window.coordinator.active and window.coordinator.state.value == "idle" and no_worker_left()
+    assert window.state.history.steps == []
+    reset = window.state.session.weights()
     qtbot.wait(300)
-    assert weights_equal(window.session.weights(), reset)
+    assert weights_equal(window.state.session.weights(), reset)
     assert "weights reset" in window.last_message()
 
 
 def test_switching_to_the_tinyvgg_preset_between_runs_trains_the_new_model(trainer_window, qtbot):
     window = trainer_window
     start_and_wait_for_steps(window, qtbot)
-    presets, editor = preset_box(window), window.training.findChild(QPlainTextEdit)
+    presets, editor = preset_box(window), window.findChild(QPlainTextEdit, "architectureText")
     assert not presets.isEnabled() and not editor.isEnabled()  # no switching under a running worker
     click(window, "Stop")
     presets.setFocus()
     QTest.keyClick(presets, Qt.Key.Key_Down)  # lenet -> tinyvgg
-    assert window.training.architecture_text() == PRESETS["tinyvgg"]
+    assert window.editor.text() == PRESETS["tinyvgg"]
     start_and_wait_for_steps(window, qtbot)
-    assert window.session.architecture == parse(PRESETS["tinyvgg"])
-    assert window.session.weights().keys() == build_model(parse(PRESETS["tinyvgg"])).state_dict().keys()
+    assert window.state.session.architecture == parse(PRESETS["tinyvgg"])
+    assert window.state.session.weights().keys() == build_model(parse(PRESETS["tinyvgg"])).state_dict().keys()
     assert window.current_probabilities().shape == (10,)
     click(window, "Stop")
     assert no_worker_left()
@@ -230,13 +233,13 @@ def test_dropping_a_checkpoint_of_another_architecture_while_training_switches_s
     save_checkpoint(path, Checkpoint(architecture, model.state_dict(), tuple("0123456789"), MNIST_NORMALIZATION))
     start_and_wait_for_steps(window, qtbot)
     drop_file(window, path)
-    assert not window.controller.active and window.controller.state == "idle" and no_worker_left()
-    assert window.session.architecture == architecture
+    assert not window.coordinator.active and window.coordinator.state.value == "idle" and no_worker_left()
+    assert window.state.session.architecture == architecture
     expected = {k: v.numpy() for k, v in model.state_dict().items()}
-    assert weights_equal(window.session.weights(), expected)
+    assert weights_equal(window.state.session.weights(), expected)
     qtbot.wait(300)  # no late LeNet snapshot lands on the TinyVGG model
-    assert weights_equal(window.session.weights(), expected)
-    assert window.training.architecture_text() == architecture.to_text()
+    assert weights_equal(window.state.session.weights(), expected)
+    assert window.editor.text() == architecture.to_text()
 
 
 def test_changing_the_dataset_while_training_stops_the_run_and_shows_the_new_data(trainer_window, qtbot):
@@ -245,8 +248,8 @@ def test_changing_the_dataset_while_training_stops_the_run_and_shows_the_new_dat
     start_and_wait_for_steps(window, qtbot)
     assert not dataset_box(window).isEnabled()  # the panel locks the data set during a run
     window.training.datasetChanged.emit("xo")
-    assert not window.controller.active and window.controller.state == "idle" and no_worker_left()
+    assert not window.coordinator.active and window.coordinator.state.value == "idle" and no_worker_left()
     assert "data set changed" in window.last_message()
-    assert weights_equal(window.session.weights(), log.weights[-1])
+    assert weights_equal(window.state.session.weights(), log.weights[-1])
     assert "test sample 1 / 500" in window.input_view.caption.text()
     assert window.current_probabilities().shape == (10,)

@@ -9,7 +9,7 @@ from core.receptive_field import unit_box
 from core.user_model import load_user_model
 from gui.main_window import MainWindow
 from tests.core.test_user_model import RESIDUAL_NET
-from tests.gui.user_actions import drag, hover_unit, seven
+from tests.gui.user_actions import click, drag, hover_unit, seven
 
 
 def test_own_model_is_shown_drawn_on_and_hovered_but_not_trained(qtbot, tmp_path):
@@ -21,7 +21,7 @@ def test_own_model_is_shown_drawn_on_and_hovered_but_not_trained(qtbot, tmp_path
     window.show()
     qtbot.waitExposed(window)
     assert window.current_layer_name() == "stem"
-    assert [row[0] for row in window.training.table_rows()] == ["stem", "block.conv", "block.act", "pool", "head"]
+    assert [row[0] for row in window.editor.table_rows()] == ["stem", "block.conv", "block.act", "pool", "head"]
     assert window.filters.mosaic().ndim == 3  # RGB first-layer filters
     drag(window.canvas, seven())
     assert window.current_probabilities().shape == (4,)
@@ -30,9 +30,9 @@ def test_own_model_is_shown_drawn_on_and_hovered_but_not_trained(qtbot, tmp_path
     hover_unit(window.feature_maps, 2, 5, 9)
     expected = unit_box(session.layers[1].rf, 5, 9, (32, 32))
     assert window.input_view.receptive_field_box() == (expected.top, expected.left, expected.bottom, expected.right)
-    window.start_training()
+    click(window, "startButton")
     assert "can be inspected but not trained" in window.last_message()
-    assert not window.controller.active
-    assert not window.save_checkpoint_to(str(tmp_path / "x.pt")) and not (tmp_path / "x.pt").exists()
-    np.testing.assert_array_equal(window.session.weights()["head.bias"], model.head.bias.detach().numpy())
+    assert not window.coordinator.active
+    assert not window.files.save_checkpoint_to(str(tmp_path / "x.pt")) and not (tmp_path / "x.pt").exists()
+    np.testing.assert_array_equal(window.state.session.weights()["head.bias"], model.head.bias.detach().numpy())
     window.close()

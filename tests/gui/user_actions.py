@@ -6,7 +6,7 @@ from pathlib import Path
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QWidget
 
 
 def drag(widget: QWidget, points: list[tuple[float, float]]) -> None:
@@ -48,3 +48,15 @@ def seven() -> list[tuple[float, float]]:
     bar = [(80 + 8 * i, 70 + i * 0.5) for i in range(16)]
     stem = [(200 - 5 * i, 78 + 10 * i) for i in range(1, 16)]
     return bar + stem
+
+
+def click(root: QWidget, object_name: str) -> None:
+    """Click the button of that objectName somewhere inside ``root``, as a user would."""
+    button = root.findChild(QPushButton, object_name)
+    assert button is not None, f"no button named {object_name!r}"
+    QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+
+def choose_training(window, optimizer: str = "sgd", lr: float = 0.01, batch_size: int = 64, epochs: int = 5) -> None:
+    """Set the optimiser controls of the training panel."""
+    window.training.set_optimizer_settings(optimizer, lr, batch_size, epochs)

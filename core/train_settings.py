@@ -1,0 +1,41 @@
+"""What a user chooses before pressing Start: the data, the layer pattern as typed, the optimiser."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from core.trainer import TrainConfig
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    dataset: str = "mnist"
+    architecture: str = ""
+    optimizer: str = "sgd"
+    lr: float = 0.01
+    batch_size: int = 64
+    epochs: int = 5
+
+    def config(self) -> TrainConfig:
+        """The trainer's configuration; raises ValueError naming a setting that cannot be used."""
+        return TrainConfig(optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size, epochs=self.epochs)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: object) -> "TrainSettings":
+        """Settings read back from a file; raises ValueError for a missing or wrongly typed field."""
+        if not isinstance(data, dict):
+            raise ValueError("the training settings are not a table of values")
+        values = {}
+        for field in fields(cls):
+            value = data.get(field.name)
+            kind = {"str": str, "float": float, "int": int}[field.type]
+            if kind is float and isinstance(value, int) and not isinstance(value, bool):
+                value = float(value)
+            if not isinstance(value, kind) or isinstance(value, bool):
+                raise ValueError(f"the training setting {field.name!r} is {value!r}, not a {kind.__name__}")
+            values[field.name] = value
+        settings = cls(**values)
+        settings.config()
+        return settings

@@ -1,0 +1,487 @@
+"""Everything the window shows, as one Qt-free object: the views follow its events and never ask twice.
+
+The methods are the user's intents (draw, pick a sample, step a layer, look back, open a model...). Each
+either changes the state completely and emits what changed, or raises a ValueError subclass (the
+message is for the user) and changes nothing. Views subscribe to the events and repaint exactly what
+an event touches; nothing else has to remember to refresh them.
+
+Events (arguments in brackets):
+- ``input_changed``: the input, its picture or its caption changed
+- ``weights_changed``: the weights on show changed (a snapshot, looking back, going live)
+- ``layer_changed``: another layer is selected
+- ``session_replaced``: a new model (everything above changed, and the layers, history and timeline)
+- ``history_changed``: the metrics history grew or changed
+- ``timeline_changed``: kept look-back steps or the look-back position changed
+- ``evaluation_changed``: the test-set evaluation changed or was dropped
+- ``browse_changed``: browsing a confusion-matrix cell started or ended
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+import numpy as np
+import torch
+
+from core.checkpoint import Checkpoint
+from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
+from core.events import Event
+from core.model_session import ModelSession
+from core.preprocess import fit_drawing, fit_image
+from core.trainer import MetricsHistory, confusion_matrix, evaluate
+from core.training_process import HISTORY_POINTS, FullState, Progress
+from core.weight_timeline import WeightTimeline
+from core.weights import WeightsSnapshot
+
+LIVE = -1  # look-back position of the live weights
+
+
+class ViewerStateError(ValueError):
+    """An intent that cannot be carried out now, said for the user."""
+
+
+class InputKind(Enum):
+    NONE = "none"
+    DRAWING = "drawing"
+    SAMPLE = "sample"
+    IMAGE = "image"
+    RESTORED = "restored"
+
+
+@dataclass(frozen=True)
+class ShownInput:
+    """The input on show. ``picture`` is the model's input as a (C, H, W) picture in [0, 1], made before
+    normalization; ``original`` is what the user gave, (H, W) or (H, W, 3) in [0, 1]."""
+
+    kind: InputKind
+    x: np.ndarray | None
+    picture: np.ndarray | None
+    original: np.ndarray | None
+    caption: str
+    sample: int | None = None  # the test-set index, for a sample
+
+
+NO_INPUT = ShownInput(InputKind.NONE, None, None, None, "")
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    """The test set run through one version of the weights."""
+
+    accuracy: float
+    predicted: np.ndarray
+    matrix: np.ndarray
+    classes: tuple[str, ...]
+    step: int
+
+    @property
+    def correct(self) -> int:
+        return int(np.trace(self.matrix))
+
+    @property
+    def total(self) -> int:
+        return int(self.matrix.sum())
+
+
+@dataclass(frozen=True)
+class Browse:
+    """The test examples of one confusion-matrix cell, browsed with Previous / Next."""
+
+    true: int
+    predicted: int
+    indices: np.ndarray
+    label: str
+
+
+class ViewerState:
+    def __init__(
+        self,
+        session: ModelSession,
+        history: MetricsHistory | None = None,
+        dataset: str = "mnist",
+        architecture_text: str | None = None,
+    ) -> None:
+        self.input_changed = Event("input_changed")
+        self.weights_changed = Event("weights_changed")
+        self.layer_changed = Event("layer_changed")
+        self.session_replaced = Event("session_replaced")
+        self.history_changed = Event("history_changed")
+        self.timeline_changed = Event("timeline_changed")
+        self.evaluation_changed = Event("evaluation_changed")
+        self.browse_changed = Event("browse_changed")
+        self._dataset_source = dataset
+        self._samples: Dataset | None = None
+        self._samples_key: tuple | None = None
+        self._sample_position = 0  # in the test set, or in the browsed cell
+        self._input = NO_INPUT
+        self._timeline = WeightTimeline()
+        self._install(session, history, architecture_text)
+        self._layer = self._default_layer(None)
+
+    # ----------------------------------------------------------------- what is shown
+
+    @property
+    def session(self) -> ModelSession:
+        return self._session
+
+    @property
+    def input(self) -> ShownInput:
+        return self._input
+
+    @property
+    def layer(self) -> str:
+        return self._layer
+
+    @property
+    def layer_index(self) -> int:
+        return self._session.layer_index(self._layer)
+
+    @property
+    def history(self) -> MetricsHistory:
+        """The run's metrics; read it, change it only through this object."""
+        return self._history
+
+    @property
+    def architecture_text(self) -> str | None:
+        """The layer-pattern text as the user typed it (None for a model from the user's code)."""
+        return self._architecture_text
+
+    @property
+    def dataset_source(self) -> str:
+        return self._dataset_source
+
+    @property
+    def evaluation(self) -> Evaluation | None:
+        return self._evaluation
+
+    @property
+    def browse(self) -> Browse | None:
+        return self._browse
+
+    @property
+    def latest(self) -> WeightsSnapshot | None:
+        """The newest weights a training run sent for this model."""
+        return self._latest
+
+    @property
+    def timeline_steps(self) -> list[int]:
+        return self._timeline.steps()
+
+    @property
+    def timeline_position(self) -> int:
+        """Index of the kept step on show, or LIVE."""
+        return self._position
+
+    @property
+    def unsaved_training(self) -> bool:
+        """The model trained since it was opened or last saved."""
+        return self._unsaved
+
+    def samples(self) -> Dataset:
+        """The test split of the chosen data set, fitted to the model's input."""
+        key = (self._dataset_source, self._session.input_shape)
+        if self._samples_key != key:
+            self._samples = load_dataset(self._dataset_source, "test", self._session.input_shape)
+            self._samples_key = key
+        return self._samples
+
+    # ----------------------------------------------------------------- input
+
+    def set_drawing(self, drawing: np.ndarray) -> None:
+        self._set_input(self._fitted_drawing(drawing))
+
+    def clear_input(self) -> None:
+        """The user's Clear: nothing is shown until the next stroke, sample or image."""
+        self._set_input(NO_INPUT)
+
+    def set_image(self, image: np.ndarray, caption: str) -> None:
+        """A decoded image (H, W) or (H, W, 3) in [0, 1]; raises ValueError for one that cannot be used."""
+        picture = fit_image(image, self._session.input_shape)
+        self._set_input(ShownInput(InputKind.IMAGE, self._normalized(picture), picture, image, caption))
+
+    def restore_input(self, x: np.ndarray, caption: str) -> None:
+        """A saved model input (already normalized), e.g. from an autosave."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.shape != self._session.input_shape or not np.isfinite(x).all():
+            raise ViewerStateError(f"the saved input is not a finite {self._session.input_shape} array")
+        picture = self._session.normalization.invert(x)
+        self._set_input(ShownInput(InputKind.RESTORED, x, picture, _as_image(picture), caption))
+
+    def show_sample(self, position: int) -> None:
+        """A test example: ``position`` counts through the whole test set, or through a browsed cell."""
+        self._set_input(self._sample_input(position))
+
+    def step_sample(self, delta: int) -> None:
+        self.show_sample(self._sample_position + delta)
+
+    def show_random_sample(self, rng: np.random.Generator | None = None) -> None:
+        count = len(self._browse.indices) if self._browse is not None else len(self.samples())
+        self.show_sample(int((rng or np.random.default_rng()).integers(count)))
+
+    def change_dataset(self, source: str) -> None:
+        """Browse and evaluate on another data set; raises DataError (and keeps the old one) if it fails."""
+        previous = (self._dataset_source, self._samples, self._samples_key)
+        self._dataset_source = source
+        self._samples_key = None
+        try:
+            shown = self._sample_input(0, browse=None)
+        except (DataError, ValueError):
+            self._dataset_source, self._samples, self._samples_key = previous
+            raise
+        self._clear_browse()
+        self._set_evaluation(None)
+        self._set_input(shown)
+
+    # ----------------------------------------------------------------- layers
+
+    def select_layer(self, layer: str | int) -> None:
+        name = self._session.layers[layer].name if isinstance(layer, int) else self._session.layer(layer).name
+        if name != self._layer:
+            self._layer = name
+            self.layer_changed.emit()
+
+    def step_layer(self, delta: int) -> None:
+        index = min(max(self.layer_index + delta, 0), len(self._session.layers) - 1)
+        self.select_layer(index)
+
+    # ----------------------------------------------------------------- test set
+
+    def evaluate(self) -> Evaluation:
+        """Accuracy and confusion matrix of the weights on show over the whole test set."""
+        samples = self._checked_samples()
+        accuracy, predicted = evaluate(self._session.model, samples)
+        return self._set_evaluation(self._evaluation_of(accuracy, predicted, samples, self._session.step))
+
+    def browse_cell(self, true: int, predicted: int) -> None:
+        if self._evaluation is None:
+            raise ViewerStateError("evaluate the test set first, then pick a cell")
+        samples = self.samples()
+        indices = np.flatnonzero((samples.labels == true) & (self._evaluation.predicted == predicted))
+        if len(indices) == 0:
+            raise ViewerStateError(f"no test example is a {samples.classes[true]} taken for a {samples.classes[predicted]}")
+        browse = Browse(true, predicted, indices, f"true {samples.classes[true]}, predicted {samples.classes[predicted]}")
+        shown = self._sample_input(0, browse=browse)
+        self._browse = browse
+        self.browse_changed.emit()
+        self._set_input(shown)
+
+    def browse_all(self) -> None:
+        self._clear_browse()
+        self.show_sample(0)
+
+    # ----------------------------------------------------------------- training
+
+    def begin_run(self) -> None:
+        """A run starts from the weights on show: the views go live, and the look-back timeline starts
+        with these weights."""
+        self._go_live()
+        self._latest = None
+        self._timeline.add(WeightsSnapshot(self._session.step, self._session.weights(), self._session.id))
+        self.timeline_changed.emit()
+
+    def apply_snapshot(self, snapshot: WeightsSnapshot) -> bool:
+        """Newer weights from training; shown at once unless the user is looking back. Weights of another
+        model (a run that ended after the model was replaced) are dropped: False."""
+        if snapshot.session != self._session.id:
+            return False
+        self._latest = snapshot
+        if self._position == LIVE:
+            self._session.load_weights(snapshot.weights, snapshot.step)
+            self.weights_changed.emit()
+        return True
+
+    def record_progress(self, progress: Progress) -> bool:
+        if progress.session != self._session.id:
+            return False
+        self._history.apply(progress.history)
+        self._history.thin(HISTORY_POINTS)
+        self._unsaved = self._unsaved or bool(progress.history.steps)
+        self.history_changed.emit()
+        return True
+
+    def epoch_ended(self, snapshot: WeightsSnapshot) -> float | None:
+        """Test accuracy of an epoch's weights, measured here so the trainer never stops for it; the
+        weights are kept for looking back. None when the weights belong to another model."""
+        if snapshot.session != self._session.id:
+            return None
+        if self._timeline.add(snapshot):
+            self.timeline_changed.emit()
+        samples = self._checked_samples()
+        accuracy, predicted = self._session.evaluate_with(snapshot.weights, samples)
+        self._history.test_steps.append(snapshot.step)
+        self._history.test_accuracy.append(accuracy)
+        self.history_changed.emit()
+        if self._evaluation is not None:  # a matrix on show follows the training, epoch by epoch
+            self._set_evaluation(self._evaluation_of(accuracy, predicted, samples, snapshot.step))
+        return accuracy
+
+    def look_back(self, index: int) -> None:
+        """Show the weights kept at an earlier step (an index into the timeline), or LIVE."""
+        if index == self._position:
+            return
+        if index == LIVE:
+            self._go_live()
+            self.timeline_changed.emit()
+            return
+        snapshot = self._timeline.at(index)
+        if self._position == LIVE and self._latest is None:
+            # Nothing newer will come to go back to: remember the weights on show.
+            self._latest = WeightsSnapshot(self._session.step, self._session.weights(), self._session.id)
+        self._position = index
+        self._session.load_weights(snapshot.weights, snapshot.step)
+        self.timeline_changed.emit()
+        self.weights_changed.emit()
+
+    def replace_session(
+        self, session: ModelSession, history: MetricsHistory | None = None, architecture_text: str | None = None
+    ) -> None:
+        """Show another model. The input stays (refitted to the new input shape where it can be), the layer
+        stays if the new model has one of that name; the look-back timeline, the newest snapshot, the
+        evaluation and a browsed cell belonged to the old model and go."""
+        previous_layer, shown = self._layer, self._input
+        self._install(session, history, architecture_text)
+        self._layer = self._default_layer(previous_layer)
+        try:
+            shown = self._refitted(shown)
+        except (DataError, ValueError):
+            shown = NO_INPUT
+        self._input = shown
+        self._session.set_input(shown.x)
+        self.session_replaced.emit()
+
+    def checkpoint(self, full_state: FullState | None = None) -> Checkpoint:
+        """The model as a checkpoint, with the worker's live weights and optimizer state when given.
+
+        The weights on show are not touched (looking back stays looking back); the history is a copy.
+        """
+        session = self._session
+        if session.architecture is None:
+            raise ViewerStateError(
+                "a model loaded from your code has no layer-pattern text to save; save its state_dict instead"
+            )
+        optimizer_state = None
+        if full_state is not None and full_state.snapshot.session == session.id:
+            weights, optimizer_state = full_state.snapshot.weights, full_state.optimizer_state
+        elif self._position != LIVE and self._latest is not None:
+            weights = self._latest.weights
+        else:
+            weights = session.weights()
+        return Checkpoint(
+            architecture=session.architecture,
+            state={k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()},
+            classes=session.classes,
+            normalization=session.normalization,
+            history=self._history.copy(),
+            optimizer_state=optimizer_state,
+            dataset=self._dataset_source,
+        )
+
+    def mark_saved(self) -> None:
+        self._unsaved = False
+
+    # ----------------------------------------------------------------- internals
+
+    def _install(self, session: ModelSession, history: MetricsHistory | None, architecture_text: str | None) -> None:
+        self._session = session
+        if architecture_text is None and session.architecture is not None:
+            architecture_text = session.architecture.to_text()
+        self._architecture_text = architecture_text
+        self._history = history.copy() if history is not None else MetricsHistory()
+        self._timeline.clear()
+        self._position = LIVE
+        self._latest = None
+        self._evaluation = None
+        self._browse = None
+        self._unsaved = False
+
+    def _default_layer(self, previous: str | None) -> str:
+        names = [row.name for row in self._session.layers]
+        if previous in names:
+            return previous
+        return self._session.first_conv() or names[0]
+
+    def _set_input(self, shown: ShownInput) -> None:
+        self._session.set_input(shown.x)
+        self._input = shown
+        self.input_changed.emit()
+
+    def _normalized(self, picture: np.ndarray) -> np.ndarray:
+        return self._session.normalization.apply(picture)
+
+    def _fitted_drawing(self, drawing: np.ndarray) -> ShownInput:
+        picture = fit_drawing(drawing, self._session.input_shape)
+        x = None if picture is None else self._normalized(picture)
+        return ShownInput(InputKind.DRAWING, x, picture, drawing, "your drawing")
+
+    def _refitted(self, shown: ShownInput) -> ShownInput:
+        """The same input for the model now on show."""
+        shape = self._session.input_shape
+        if shown.kind == InputKind.DRAWING:
+            return self._fitted_drawing(shown.original)
+        if shown.kind == InputKind.IMAGE:
+            picture = fit_image(shown.original, shape)
+            return replace(shown, x=self._normalized(picture), picture=picture)
+        if shown.kind == InputKind.RESTORED and shown.picture.shape == shape:
+            return replace(shown, x=self._normalized(shown.picture))
+        if shown.kind == InputKind.SAMPLE:
+            return self._sample_input(shown.sample, browse=None)
+        return self._sample_input(0, browse=None)
+
+    def _sample_input(self, position: int, browse: Browse | None | bool = True) -> ShownInput:
+        """The input for a sample position; ``browse`` True means the cell browsed now, if any."""
+        samples = self.samples()
+        browse = self._browse if browse is True else browse
+        order = browse.indices if browse is not None else np.arange(len(samples))
+        if len(order) == 0:
+            raise DataError(f"{samples.name} has no test examples")
+        self._sample_position = position % len(order)
+        index = int(order[self._sample_position])
+        x = samples.images[index]
+        picture = samples.normalization.invert(x)
+        where = f"test sample {index + 1} / {len(samples)} — true label {samples.classes[samples.labels[index]]}"
+        if browse is not None:
+            where = f"{browse.label}: {self._sample_position + 1} of {len(order)} ({where})"
+        return ShownInput(InputKind.SAMPLE, x, picture, self._original_sample(index, picture), where, index)
+
+    def _original_sample(self, index: int, picture: np.ndarray) -> np.ndarray:
+        if self._dataset_source == "mnist":
+            images, _ = mnist_subset_raw("test")
+            return images[index].astype(np.float32) / 255.0
+        return _as_image(picture)
+
+    def _clear_browse(self) -> None:
+        if self._browse is not None:
+            self._browse = None
+            self.browse_changed.emit()
+
+    def _checked_samples(self) -> Dataset:
+        samples = self.samples()
+        if len(samples.classes) != len(self._session.classes):
+            raise ViewerStateError(
+                f"the test set has {len(samples.classes)} classes, the model {len(self._session.classes)}"
+            )
+        return samples
+
+    def _evaluation_of(self, accuracy: float, predicted: np.ndarray, samples: Dataset, step: int) -> Evaluation:
+        matrix = confusion_matrix(samples.labels, predicted, len(samples.classes))
+        return Evaluation(accuracy, predicted, matrix, samples.classes, step)
+
+    def _set_evaluation(self, evaluation: Evaluation | None) -> Evaluation | None:
+        if evaluation is None and self._evaluation is None:
+            return None
+        self._evaluation = evaluation
+        self.evaluation_changed.emit()
+        return evaluation
+
+    def _go_live(self) -> None:
+        if self._position == LIVE:
+            return
+        self._position = LIVE
+        if self._latest is not None:
+            self._session.load_weights(self._latest.weights, self._latest.step)
+            self.weights_changed.emit()
+
+
+def _as_image(picture: np.ndarray) -> np.ndarray:
+    """A (C, H, W) picture as an (H, W) or (H, W, 3) image."""
+    return picture[0] if picture.shape[0] == 1 else np.moveaxis(picture, 0, -1)

@@ -1,0 +1,218 @@
+"""The training coordinator with no window and no QApplication: a scripted worker stands in for the
+process (ndv's controller tests with mocked views are the model), so each rule is checked directly."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core.architecture import PRESETS, parse
+from core.assets import DEFAULT_CHECKPOINT
+from core.checkpoint import load_checkpoint
+from core.model_session import ModelSession
+from core.train_settings import TrainSettings
+from core.trainer import HistoryDelta
+from core.training_process import EpochEnd, Failure, Progress, TrainingJob, TrainingState
+from core.viewer_state import ViewerState
+from core.weights import WeightsSnapshot
+from gui.training_coordinator import TrainingCoordinator, describe_progress
+
+pytestmark = pytest.mark.no_qt
+REPO = Path(__file__).resolve().parents[2]
+
+
+class ScriptedWorker:
+    """Stands in for TrainingProcess: records commands, hands out the events a test queues."""
+
+    made: list["ScriptedWorker"] = []
+
+    def __init__(self, job: TrainingJob) -> None:
+        self.job = job
+        self.commands: list[str] = []
+        self.events: list = []
+        self.snapshot: WeightsSnapshot | None = None
+        self.final_snapshot: WeightsSnapshot | None = None
+        self.alive = False
+        ScriptedWorker.made.append(self)
+
+    def start(self) -> None:
+        self.alive = True
+
+    def send(self, command: str, *args) -> None:
+        self.commands.append(command)
+
+    def is_alive(self) -> bool:
+        return self.alive
+
+    def poll_events(self) -> list:
+        events, self.events = self.events, []
+        return events
+
+    def newest_snapshot(self) -> WeightsSnapshot | None:
+        snapshot, self.snapshot = self.snapshot, None
+        return snapshot
+
+    def take_pending(self) -> list:
+        return []
+
+    def stop(self):
+        self.alive = False
+        return self.poll_events(), self.final_snapshot
+
+    def progress(self, state: TrainingState, steps: tuple[int, ...]) -> Progress:
+        delta = HistoryDelta(steps, tuple(0.5 for _ in steps), tuple(0.9 for _ in steps))
+        return Progress(state, len(steps), 300, 0, len(steps), 63, 900.0, 3.0, delta, session=self.job.session)
+
+
+@pytest.fixture
+def viewer() -> ViewerState:
+    checkpoint = load_checkpoint(DEFAULT_CHECKPOINT)
+    state = ViewerState(ModelSession.from_checkpoint(checkpoint), checkpoint.history)
+    state.show_sample(0)
+    return state
+
+
+@pytest.fixture
+def coordinator(viewer) -> TrainingCoordinator:
+    ScriptedWorker.made.clear()
+    return TrainingCoordinator(viewer, process_factory=ScriptedWorker)
+
+
+def settings(architecture: str = PRESETS["lenet"], **changes) -> TrainSettings:
+    return TrainSettings(architecture=architecture, **changes)
+
+
+def scaled(weights, factor):
+    return {k: v * factor for k, v in weights.items()}
+
+
+def test_start_sends_the_models_weights_and_history_and_goes_live(coordinator, viewer):
+    states = []
+    coordinator.state_changed.connect(states.append)
+    assert coordinator.start(settings(lr=0.02, epochs=2))
+    worker = ScriptedWorker.made[-1]
+    assert worker.commands == ["run"] and states == [TrainingState.STARTING]
+    assert worker.job.session == viewer.session.id and worker.job.config.lr == 0.02
+    assert worker.job.start_step == viewer.history.steps[-1]
+    np.testing.assert_array_equal(worker.job.weights["conv1.weight"], viewer.session.weights()["conv1.weight"])
+    assert viewer.timeline_steps == [viewer.session.step]
+
+
+def test_polling_feeds_progress_snapshots_and_epoch_ends_to_the_viewer(coordinator, viewer):
+    coordinator.start(settings())
+    worker = ScriptedWorker.made[-1]
+    last = viewer.history.steps[-1]
+    worker.events = [worker.progress(TrainingState.RUNNING, (last + 1, last + 2))]
+    worker.snapshot = WeightsSnapshot(last + 2, scaled(viewer.session.weights(), 0.9), worker.job.session)
+    coordinator.poll()
+    assert coordinator.state == TrainingState.RUNNING and viewer.session.step == last + 2
+    assert viewer.history.steps[-1] == last + 2
+    worker.events = [EpochEnd(WeightsSnapshot(last + 63, viewer.session.weights(), worker.job.session))]
+    coordinator.poll()
+    assert viewer.history.test_steps[-1] == last + 63 and viewer.history.test_accuracy[-1] > 0.9
+    worker.alive = False  # the worker ended by itself
+    coordinator.poll()
+    assert coordinator.state == TrainingState.IDLE and not coordinator.active
+
+
+def test_a_late_snapshot_of_the_old_model_never_reaches_a_new_architecture(coordinator, viewer):
+    """Reproduction 1: after a finished run, a new preset and Start raised 'size mismatch for fc1.weight'."""
+    coordinator.start(settings(epochs=1))
+    old = ScriptedWorker.made[-1]
+    old.events = [old.progress(TrainingState.FINISHED, (1,))]
+    coordinator.poll()
+    assert coordinator.state == TrainingState.FINISHED
+    old.final_snapshot = WeightsSnapshot(5000, scaled(viewer.session.weights(), 2.0), old.job.session)
+    errors = []
+    coordinator.error.connect(errors.append)
+    assert coordinator.start(settings(PRESETS["tinyvgg"]))
+    assert viewer.session.architecture == parse(PRESETS["tinyvgg"]) and errors == []
+    assert viewer.session.step != 5000 and ScriptedWorker.made[-1].job.session == viewer.session.id != old.job.session
+
+
+def test_a_class_count_mismatch_is_refused_before_the_trained_model_is_touched(coordinator, viewer):
+    """Reproduction 5: Start threw the trained model away, then refused."""
+    weights, session = viewer.session.weights(), viewer.session
+    errors = []
+    coordinator.error.connect(errors.append)
+    text = "INPUT(1x28x28) -> [CONV(4,3) -> RELU]*2 -> FC(3)"
+    assert not coordinator.start(settings(text))
+    assert "10 classes" in errors[-1] and "FC(10)" in errors[-1]
+    assert viewer.session is session and not coordinator.active and ScriptedWorker.made == []
+    np.testing.assert_array_equal(viewer.session.weights()["fc3.bias"], weights["fc3.bias"])
+
+
+def test_the_architecture_text_is_kept_as_typed(coordinator, viewer):
+    """Reproduction 5: Start rewrote '[…]*2' with the repetition expanded."""
+    typed = "INPUT(1x28x28) -> [CONV(6,3) -> RELU]*2 -> POOL(2) -> FC(10)"
+    assert coordinator.start(settings(typed))
+    assert viewer.architecture_text == typed
+    assert ScriptedWorker.made[-1].job.architecture == parse(typed).to_text()
+
+
+def test_bad_settings_and_models_from_code_are_refused_with_a_reason(coordinator, viewer):
+    errors = []
+    coordinator.error.connect(errors.append)
+    assert not coordinator.start(settings("CONV(4,99) -> FC(10)"))
+    assert "does not fit" in errors[-1]
+    assert not coordinator.start(settings(lr=-1.0))
+    assert "learning rate" in errors[-1]
+    viewer.replace_session(ModelSession(viewer.session.model, (1, 28, 28), tuple("0123456789"), viewer.session.normalization))
+    assert not coordinator.start(settings())
+    assert "inspected but not trained" in errors[-1] and ScriptedWorker.made == []
+
+
+def test_pause_resume_step_and_stop(coordinator, viewer):
+    coordinator.step(settings())
+    worker = ScriptedWorker.made[-1]
+    assert coordinator.state == TrainingState.PAUSED and worker.commands == ["step"]
+    coordinator.start(settings())  # Resume: the same worker
+    coordinator.pause()
+    assert worker.commands == ["step", "run", "pause"] and len(ScriptedWorker.made) == 1
+    coordinator.stop()
+    assert coordinator.state == TrainingState.IDLE and not worker.alive and not coordinator.active
+
+
+def test_a_failure_is_reported_and_reset_starts_over(coordinator, viewer):
+    coordinator.start(settings(lr=10.0))
+    worker = ScriptedWorker.made[-1]
+    errors, messages = [], []
+    coordinator.error.connect(errors.append)
+    coordinator.message.connect(messages.append)
+    worker.events = [Failure("diverged", "training diverged at step 40: the loss became nan")]
+    coordinator.poll()
+    assert errors == ["training diverged at step 40: the loss became nan"]
+    old = viewer.session
+    assert coordinator.reset(settings(), seed=3)
+    assert not worker.alive and viewer.session is not old and viewer.history.steps == []
+    assert messages[-1] == "weights reset to random values"
+
+
+def test_changing_the_data_set_stops_a_run(coordinator, viewer):
+    coordinator.start(settings())
+    messages = []
+    coordinator.message.connect(messages.append)
+    assert coordinator.change_dataset("xo") and not coordinator.active
+    assert messages == ["training stopped: the data set changed"] and viewer.dataset_source == "xo"
+
+
+def test_progress_is_described_for_each_state():
+    delta = HistoryDelta()
+    running = Progress(TrainingState.RUNNING, 70, 315, 1, 7, 63, 21_000.0, 12.0, delta)
+    assert describe_progress(running) == (70 / 315, "epoch 2/5 · batch 7/63 · 21,000 samples/s · 12 s left")
+    paused = Progress(TrainingState.PAUSED, 70, 315, 1, 7, 63, 0.0, float("inf"), delta)
+    assert describe_progress(paused)[1] == "paused at epoch 2/5 · batch 7/63"
+    finished = Progress(TrainingState.FINISHED, 315, 315, 5, 0, 63, 0.0, float("inf"), delta)
+    assert describe_progress(finished) == (1.0, "finished 5 epochs (315 batches)")
+
+
+def test_the_coordinator_and_viewer_state_import_no_qt():
+    code = (
+        "import sys, gui.training_coordinator, core.viewer_state\n"
+        "loaded = [m for m in sys.modules if m.startswith(('PySide6', 'pyqtgraph', 'shiboken'))]\n"
+        "assert not loaded, loaded"
+    )
+    subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=120)
