@@ -16,6 +16,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.insight._window import conv_padding, pair
+
 TOP_CONTRIBUTIONS = 10
 """How many of the largest positive (and negative) votes an FC explanation lists."""
 
@@ -303,29 +305,13 @@ def _explain(call: _Call, index: tuple[int, ...], base: dict, top: int) -> dict:
     raise ExplainError(f"{base['layer']}: a {type(module).__name__} unit cannot be explained yet")
 
 
-def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
-    return (int(value), int(value)) if isinstance(value, int) else (int(value[0]), int(value[1]))
-
-
-def _conv_padding(module: nn.Conv2d) -> tuple[int, int, int, int]:
-    """(top, bottom, left, right), with torch's placement of the odd pixel of 'same' at bottom/right."""
-    if module.padding == "valid":
-        return 0, 0, 0, 0
-    if module.padding == "same":
-        kernel, dilation = _pair(module.kernel_size), _pair(module.dilation)
-        totals = [d * (k - 1) for k, d in zip(kernel, dilation)]
-        return totals[0] // 2, totals[0] - totals[0] // 2, totals[1] // 2, totals[1] - totals[1] // 2
-    rows, cols = _pair(module.padding)
-    return rows, rows, cols, cols
-
-
 def _conv(module: nn.Conv2d, call: _Call, index: tuple[int, ...], base: dict) -> dict:
     channel, row, col = index
-    top, bottom, left, right = _conv_padding(module)
+    top, bottom, left, right = conv_padding(module)
     mode = "constant" if module.padding_mode == "zeros" else module.padding_mode
     x = call.input.to(torch.float64)
     padded = F.pad(x, (left, right, top, bottom), mode=mode)
-    (kh, kw), (sh, sw), (dh, dw) = _pair(module.kernel_size), _pair(module.stride), _pair(module.dilation)
+    (kh, kw), (sh, sw), (dh, dw) = pair(module.kernel_size), pair(module.stride), pair(module.dilation)
     per_group = module.in_channels // module.groups
     group = channel // (module.out_channels // module.groups)
     channels = range(group * per_group, (group + 1) * per_group)
@@ -370,8 +356,8 @@ def _pool_window(
             for position, size, out in ((row, height, out_hw[0]), (col, width, out_hw[1]))
         ]
         return list(range(*spans[0])), list(range(*spans[1])), height, width
-    (kh, kw), (sh, sw), (ph, pw) = _pair(module.kernel_size), _pair(module.stride), _pair(module.padding)
-    dh, dw = _pair(module.dilation) if isinstance(module, nn.MaxPool2d) else (1, 1)
+    (kh, kw), (sh, sw), (ph, pw) = pair(module.kernel_size), pair(module.stride), pair(module.padding)
+    dh, dw = pair(module.dilation) if isinstance(module, nn.MaxPool2d) else (1, 1)
     rows = [row * sh - ph + i * dh for i in range(kh)]
     cols = [col * sw - pw + j * dw for j in range(kw)]
     return rows, cols, height + ph, width + pw
