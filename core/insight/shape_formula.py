@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from core.architecture import Architecture, ConvNet, layer_table
+from core.insight._model import InsightError, evaluating, input_kind, leaves
 from core.insight._window import conv_padding, pair
 
 _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
@@ -88,7 +89,7 @@ def layer_shapes(
     if isinstance(model, Architecture):
         return _from_architecture(model)
     if input_shape is None:
-        raise ValueError("layer_shapes needs the input shape (channels, height, width) of a model that is not a ConvNet")
+        raise InsightError("layer_shapes needs the input shape (channels, height, width) of a model that is not a ConvNet")
     return _from_hooks(model, input_shape)
 
 
@@ -139,7 +140,6 @@ def _from_architecture(architecture: Architecture) -> list[LayerShape]:
 
 
 def _from_hooks(model: nn.Module, input_shape: tuple[int, int, int]) -> list[LayerShape]:
-    leaves = [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
     shapes: list[LayerShape] = []
 
     def recorder(name: str):
@@ -150,25 +150,16 @@ def _from_hooks(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Lay
 
         return record
 
-    reference = next((p for p in model.parameters() if p.is_floating_point()), None)
-    zeros = torch.zeros(
-        (1, *input_shape),
-        dtype=reference.dtype if reference is not None else torch.float32,
-        device=reference.device if reference is not None else "cpu",
-    )
-    handles = [module.register_forward_hook(recorder(name)) for name, module in leaves]
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
+    dtype, device = input_kind(model)
+    handles = [module.register_forward_hook(recorder(name)) for name, module in leaves(model)]
     try:
-        with torch.no_grad():
-            model(zeros)
+        with torch.no_grad(), evaluating(model):
+            model(torch.zeros((1, *input_shape), dtype=dtype, device=device))
     except (RuntimeError, ValueError, TypeError) as error:
-        raise ValueError(f"the model cannot run on a {_dims(input_shape)} input: {error}") from error
+        raise InsightError(f"the model cannot run on a {_dims(input_shape)} input: {error}") from error
     finally:
         for handle in handles:
             handle.remove()
-        for module, training in modes.items():
-            module.train(training)
     return shapes
 
 

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.insight._model import InsightError, batch_of_one, evaluating, first_tensor, leaf, leaves, shape_text
 from core.insight._window import conv_padding, pair
 
 TOP_CONTRIBUTIONS = 10
@@ -29,10 +30,6 @@ _ELEMENTWISE: tuple[type[nn.Module], ...] = (
 _IDENTITY_IN_EVAL: tuple[type[nn.Module], ...] = (
     nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.FeatureAlphaDropout,
 )
-
-
-class ExplainError(ValueError):
-    """A layer or unit that cannot be explained, in one plain sentence."""
 
 
 class UnitKind(str, Enum):
@@ -159,28 +156,24 @@ def explain_unit(
 
     The model runs once in eval mode without gradients; its modes are restored afterwards.
     """
-    target = _leaf(model, layer)
-    image = _batch_of_one(model, x)
+    target = leaf(model, layer)
+    image = batch_of_one(model, x)
     capture = _Capture()
     handles = [
         module.register_forward_hook(_recorder(capture, module is target, module))
-        for _, module in _leaves(model)
+        for _, module in leaves(model)
     ]
-    modes = {m: m.training for m in model.modules()}
-    model.eval()
     try:
-        with torch.no_grad():
+        with torch.no_grad(), evaluating(model):
             model_output = model(image)
     except (RuntimeError, ValueError, TypeError) as error:
-        raise ExplainError(f"the model cannot run on a {_shape_text(image.shape[1:])} input: {error}") from error
+        raise InsightError(f"the model cannot run on a {shape_text(image.shape[1:])} input: {error}") from error
     finally:
         for handle in handles:
             handle.remove()
-        for module, training in modes.items():
-            module.train(training)
     call = capture.target
     if call is None:
-        raise ExplainError(f"layer {layer!r} did not run in the model's forward pass")
+        raise InsightError(f"layer {layer!r} did not run in the model's forward pass")
     index = _unit_index(call.output, layer, channel, row, col)
     value = float(call.output[(0, *index)])
     base = dict(layer=layer, module_type=type(target).__name__, channel=channel, row=row, col=col, value=value)
@@ -199,45 +192,9 @@ def explain_unit(
     return UnitExplanation(**explanation, **extras)
 
 
-def _leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    return [(name, m) for name, m in model.named_modules() if name and not any(True for _ in m.children())]
-
-
-def _leaf(model: nn.Module, layer: str) -> nn.Module:
-    modules = dict(model.named_modules())
-    if layer not in modules or layer == "":
-        names = ", ".join(name for name, _ in _leaves(model))
-        raise ExplainError(f"the model has no layer named {layer!r}; its layers are: {names}")
-    if any(True for _ in modules[layer].children()):
-        raise ExplainError(f"{layer!r} is a block of layers, not one layer; pick one of its layers")
-    return modules[layer]
-
-
-def _batch_of_one(model: nn.Module, x: np.ndarray | torch.Tensor) -> torch.Tensor:
-    image = (x if isinstance(x, torch.Tensor) else torch.tensor(np.array(x))).detach()
-    if image.dim() == 2:
-        image = image[None, None]
-    elif image.dim() == 3:
-        image = image[None]
-    if image.dim() != 4 or image.shape[0] != 1:
-        raise ExplainError(f"x must be one image shaped (H, W), (C, H, W) or (1, C, H, W), got {tuple(image.shape)}")
-    reference = next((p for p in model.parameters() if p.is_floating_point()), None)
-    dtype = reference.dtype if reference is not None else torch.float32
-    device = reference.device if reference is not None else image.device
-    return image.to(dtype=dtype, device=device)
-
-
-def _first_tensor(value: object) -> torch.Tensor | None:
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (tuple, list)):
-        return next((v for v in value if isinstance(v, torch.Tensor)), None)
-    return None
-
-
 def _recorder(capture: _Capture, is_target: bool, module: nn.Module):
     def record(_module: nn.Module, inputs: tuple, output: object) -> None:
-        source, result = _first_tensor(inputs), _first_tensor(output)
+        source, result = first_tensor(inputs), first_tensor(output)
         if source is None or result is None:
             return
         waiting = capture.target is not None and capture.following is None
@@ -268,18 +225,18 @@ def _unit_index(output: torch.Tensor, layer: str, channel: int, row: int, col: i
     if output.dim() == 4:
         channels, rows, cols = output.shape[1:]
         if not (0 <= channel < channels and 0 <= row < rows and 0 <= col < cols):
-            raise ExplainError(
+            raise InsightError(
                 f"{layer}: unit (channel {channel}, row {row}, col {col}) is outside its {channels}x{rows}x{cols} output"
             )
         return channel, row, col
     if output.dim() == 2:
         if not 0 <= channel < output.shape[1] or row != 0 or col != 0:
-            raise ExplainError(
+            raise InsightError(
                 f"{layer}: unit (channel {channel}, row {row}, col {col}) is outside its {output.shape[1]} units "
                 "(a flat layer's units have row = col = 0)"
             )
         return (channel,)
-    raise ExplainError(f"{layer}: an output shaped {tuple(output.shape)} has no unit to explain")
+    raise InsightError(f"{layer}: an output shaped {tuple(output.shape)} has no unit to explain")
 
 
 def _explain(call: _Call, index: tuple[int, ...], base: dict, top: int) -> dict:
@@ -302,7 +259,7 @@ def _explain(call: _Call, index: tuple[int, ...], base: dict, top: int) -> dict:
     if call.input.shape == call.output.shape and isinstance(module, _IDENTITY_IN_EVAL):
         x = float(call.input[(0, *index)])
         return dict(base, kind=UnitKind.IDENTITY, terms=np.array([x]), bias=0.0, total=x, input_value=x)
-    raise ExplainError(f"{base['layer']}: a {type(module).__name__} unit cannot be explained yet")
+    raise InsightError(f"{base['layer']}: a {type(module).__name__} unit cannot be explained yet")
 
 
 def _conv(module: nn.Conv2d, call: _Call, index: tuple[int, ...], base: dict) -> dict:
@@ -403,7 +360,7 @@ def _pool(module: nn.Module, call: _Call, index: tuple[int, ...], base: dict) ->
 def _linear(module: nn.Linear, call: _Call, index: tuple[int, ...], base: dict, top: int) -> dict:
     (unit,) = index
     if call.input.dim() != 2:
-        raise ExplainError(f"{base['layer']}: a Linear applied to a {call.input.dim()}-D input cannot be explained")
+        raise InsightError(f"{base['layer']}: a Linear applied to a {call.input.dim()}-D input cannot be explained")
     activations = call.input[0].to(torch.float64).cpu().numpy()
     weights = module.weight[unit].detach().to(torch.float64).cpu().numpy()
     terms = weights * activations
@@ -456,14 +413,10 @@ def _batch_norm(module: nn.Module, call: _Call, index: tuple[int, ...], base: di
 
 def _flatten(call: _Call, index: tuple[int, ...], base: dict) -> dict:
     if call.output.dim() != 2:
-        raise ExplainError(f"{base['layer']}: only a Flatten to one vector per image can be explained")
+        raise InsightError(f"{base['layer']}: only a Flatten to one vector per image can be explained")
     shape = tuple(int(v) for v in call.input.shape[1:])
     source = tuple(int(v) for v in np.unravel_index(index[0], shape))
     x = float(call.input[(0, *source)])
     return dict(
         base, kind=UnitKind.FLATTEN, terms=np.array([x]), bias=0.0, total=x, input_value=x, source=source, source_shape=shape
     )
-
-
-def _shape_text(shape: torch.Size) -> str:
-    return "x".join(str(int(v)) for v in shape)

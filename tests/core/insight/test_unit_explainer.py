@@ -6,7 +6,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.architecture import PRESETS, build_model
-from core.insight.unit_explainer import ExplainError, UnitKind, explain_unit
+from core.insight._model import InsightError
+from core.insight.unit_explainer import UnitKind, explain_unit
 from core.inspect import inspect, leaf_layers
 from tests.core.insight._bundled import mnist_test, trained_lenet
 
@@ -189,13 +190,13 @@ def test_flatten_position_maps_back_to_channel_row_col():
     ],
 )
 def test_bad_requests_get_one_line(layer, unit, message):
-    with pytest.raises(ExplainError, match=message):
+    with pytest.raises(InsightError, match=message):
         explain_unit(trained_lenet(), mnist_test().images[0], layer, *unit)
 
 
 def test_a_block_is_not_a_layer_and_the_model_is_left_as_it_was():
     model = UserNet().train()
-    with pytest.raises(ExplainError, match="block of layers"):
+    with pytest.raises(InsightError, match="block of layers"):
         explain_unit(model, torch.randn(3, 17, 19).numpy(), "block", 0, 0, 0)
     explain_unit(model, torch.randn(3, 17, 19).numpy(), "block.conv_a", 0, 0, 0)
     assert all(m.training for m in model.modules())
