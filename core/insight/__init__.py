@@ -3,7 +3,13 @@ from core.insight._model import InsightError
 from core.insight.erf_stats import ErfStats, erf_over_training, erf_stats
 from core.insight.feature_visualization import value_range_of, visualize_channel
 from core.insight.shape_formula import AxisWindow, LayerShape, ShapeRule, layer_shapes, shape_formula, shape_formulas
-from core.insight.top_examples import TopExample, crop_to_receptive_field, top_examples, top_examples_all
+from core.insight.top_examples import (
+    TopExample,
+    TopExampleRecorder,
+    crop_to_receptive_field,
+    top_examples,
+    top_examples_all,
+)
 from core.insight.unit_explainer import BatchNormFacts, Contribution, UnitExplanation, UnitKind, explain_unit
 
 __all__ = [
@@ -15,6 +21,7 @@ __all__ = [
     "LayerShape",
     "ShapeRule",
     "TopExample",
+    "TopExampleRecorder",
     "UnitExplanation",
     "UnitKind",
     "crop_to_receptive_field",

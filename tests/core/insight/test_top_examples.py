@@ -5,9 +5,16 @@ import torch
 from torch import nn
 
 from core.insight._model import InsightError
-from core.insight.top_examples import TopExample, crop_to_receptive_field, top_examples, top_examples_all
+from core.insight.top_examples import (
+    TopExample,
+    TopExampleRecorder,
+    crop_to_receptive_field,
+    top_examples,
+    top_examples_all,
+)
 from core.inspect import inspect
 from core.receptive_field import receptive_fields
+from core.trainer import evaluate
 from tests.core.insight._bundled import mnist_test, trained_lenet
 
 LAYERS = ["conv1", "pool1", "relu2", "conv2", "fc1", "fc3"]
@@ -97,3 +104,13 @@ def test_crop_over_the_border_is_clipped_or_filled():
     assert filled.shape == (1, 5, 5)
     np.testing.assert_array_equal(filled[:, 2:, :3], image[:, 0:3, 5:8])
     assert (filled[:, :2, :] == -1).all() and (filled[:, :, 3:] == -1).all()
+
+
+def test_recorder_rides_along_the_windows_test_pass():
+    model, dataset = trained_lenet(), mnist_test()
+    with TopExampleRecorder(model, ["conv1", "conv2"], k=4) as recorder:
+        accuracy, _ = evaluate(model, dataset)
+    assert accuracy > 0.9
+    assert recorder.seen == len(dataset)
+    assert recorder.result() == top_examples_all(model, dataset, ["conv1", "conv2"], k=4, batch_size=500)
+    assert not any(m._forward_hooks for m in model.modules())
