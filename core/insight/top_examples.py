@@ -3,7 +3,8 @@
 One batched, gradient-free, eval-mode pass over the dataset serves every requested layer, keeping
 only a running top-k per channel (no activation map outlives its batch), so the window can refresh
 all conv layers at each epoch end. Like core.inspect, a leaf called several times in one forward
-counts at its last call.
+counts at its last call. Hooks sit on the model while it runs: use a model no other thread runs
+meanwhile (the window's scratch copy for test accuracy is one).
 """
 from __future__ import annotations
 

@@ -154,7 +154,8 @@ def explain_unit(
     """Explain unit (channel, row, col) of leaf `layer` for one input `x` ((H, W), (C, H, W) or
     (1, C, H, W), in the model's normalised input space). For flat layers pass row = col = 0.
 
-    The model runs once in eval mode without gradients; its modes are restored afterwards.
+    The model runs once in eval mode without gradients; its modes are restored afterwards. Hooks
+    sit on it during that forward, so call this on the thread that uses the model (or on a copy).
     """
     target = leaf(model, layer)
     image = batch_of_one(model, x)
