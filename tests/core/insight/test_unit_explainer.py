@@ -211,3 +211,24 @@ def test_every_pooling_window_including_ceil_mode_edges(layer):
         e = explain_unit(model, x, layer, channel, row, col)
         assert e.total == pytest.approx(float(output[channel, row, col]), rel=1e-5, abs=1e-6)
         assert e.terms.size == e.counted_mask.sum() and e.patch.shape[1:] == e.counted_mask.shape
+
+
+@pytest.mark.filterwarnings("ignore:Using padding='same' with even kernel")
+@pytest.mark.parametrize(
+    "conv",
+    [
+        lambda: nn.Conv2d(2, 3, (4, 2), padding="same"),
+        lambda: nn.Conv2d(2, 3, 3, padding=2, padding_mode="circular"),
+        lambda: nn.Conv2d(2, 3, 3, padding=(1, 2), padding_mode="replicate", stride=(2, 1)),
+        lambda: nn.Conv2d(3, 6, 3, stride=2, padding=3, dilation=3, groups=3, bias=False),
+    ],
+)
+def test_every_unit_of_unusual_convolutions(conv):
+    torch.manual_seed(4)
+    layer = conv()
+    model = nn.Sequential(layer).eval()
+    x = torch.randn(layer.in_channels, 7, 6).numpy()
+    output = layer_outputs(model, x)["0"]
+    for channel, row, col in np.ndindex(*output.shape):
+        e = explain_unit(model, x, "0", channel, row, col)
+        assert e.total == pytest.approx(float(output[channel, row, col]), rel=1e-5, abs=1e-5)
