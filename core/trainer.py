@@ -13,7 +13,7 @@ from torch import nn
 
 from core.data import Dataset
 from core.device import pick_device
-from core.training_health import divergence_message, explosion_limit, suspicious
+from core.training_health import LossWatch, divergence_message
 
 
 class DivergedError(RuntimeError):
@@ -172,7 +172,7 @@ class Trainer:
         self._generator = torch.Generator().manual_seed(config.seed)
         self._order = torch.randperm(len(train), generator=self._generator)
         self._lock = threading.Lock()
-        self._reference_loss: float | None = None  # the first finite loss: explosions are measured against it
+        self._loss_watch = LossWatch()
         self._last_good_loss: float | None = None
         self._last_good = self._copy_state()
         self.step_count = 0
@@ -206,7 +206,7 @@ class Trainer:
 
     def step(self) -> StepResult:
         """One batch: forward, backward, optimizer step. Raises DivergedError (weights restored) when the
-        loss is NaN or infinite or explodes (see core.training_health.explosion_limit)."""
+        loss is NaN or infinite or explodes (see core.training_health.LossWatch)."""
         batch_index = self.step_count % self.batches_per_epoch
         if batch_index == 0 and self.step_count > 0:
             self._order = torch.randperm(len(self.train_set), generator=self._generator)
@@ -224,9 +224,7 @@ class Trainer:
             logits = self.model(images)
             loss = self.loss_fn(logits, labels)
             loss_value = float(loss.detach())
-            if self._reference_loss is None and math.isfinite(loss_value):
-                self._reference_loss = loss_value
-            if not math.isfinite(loss_value) or loss_value > explosion_limit(self._reference_loss):
+            if self._loss_watch.diverged(loss_value):
                 raise self._diverged(loss_value, self.step_count + 1)
             loss.backward()
             self.optimizer.step()
@@ -235,7 +233,7 @@ class Trainer:
                 # Checked only here (20 syncs cost ~3% a step): a bad step shows in the next loss anyway.
                 if not self._weights_finite():
                     raise self._diverged(math.nan, self.step_count, weights=True)
-                if not suspicious(loss_value, self._reference_loss):
+                if self._loss_watch.trustworthy(loss_value):
                     self._last_good = self._copy_state()
                     self._last_good_loss = loss_value
         accuracy = float((logits.argmax(1) == labels).float().mean())
@@ -271,7 +269,7 @@ class Trainer:
                 f"learning rate {self.config.lr:g} is too high; the last good weights from step {restored} are back"
             )
         else:
-            loss_from = self._last_good_loss if self._last_good_loss is not None else self._reference_loss
+            loss_from = self._last_good_loss if self._last_good_loss is not None else self._loss_watch.reference
             message = divergence_message(
                 math.nan if loss_from is None else loss_from, loss, step - self._last_good_step, self.config.lr, restored
             )
@@ -293,6 +291,7 @@ class Trainer:
         self.optimizer.load_state_dict(_clone_tree(self._last_good["optimizer"]))
         self.step_count = self._last_good_step
         self.history.drop_after(self.first_step + self.step_count)
+        self._loss_watch.steps_over = 0
 
     def evaluate(self, dataset: Dataset | None = None, batch_size: int = 500) -> tuple[float, np.ndarray]:
         """Accuracy and predicted labels on a data set (the test set by default), in eval mode."""

@@ -19,7 +19,8 @@ from torch import nn
 
 from core.run_status import RunStatus
 
-EXPLOSION_FACTOR = 1e3  # a loss this many times its first value (at least 1) is an explosion
+EXPLOSION_FACTOR = 1e3  # a loss this many times its first value (at least 1) is an explosion ...
+EXPLOSION_STEPS = 3  # ... when it stays there this many steps in a row (one wild batch is not)
 SUSPICIOUS_FACTOR = 30.0  # weights are not kept as "last good" while the loss is this far up
 FLAT_LOSS_RATIO = 0.97  # the loss "did not fall" if the recent mean is above this share of the early one
 
@@ -40,6 +41,31 @@ def explosion_limit(reference_loss: float) -> float:
 def suspicious(loss: float, reference_loss: float) -> bool:
     """Too far up to trust the weights as a point to come back to, though not yet an explosion."""
     return not math.isfinite(loss) or loss > SUSPICIOUS_FACTOR * max(reference_loss, 1.0)
+
+
+class LossWatch:
+    """Watches the loss step by step for divergence, against the first finite loss it saw.
+
+    NaN or infinity is a divergence at once. A loss above ``explosion_limit`` must stay there for
+    ``EXPLOSION_STEPS`` steps: with tiny batches one confidently wrong example can cost a loss of
+    thousands in an otherwise healthy run; a real explosion keeps growing (or turns NaN).
+    """
+
+    def __init__(self) -> None:
+        self.reference: float | None = None
+        self.steps_over = 0
+
+    def diverged(self, loss: float) -> bool:
+        if not math.isfinite(loss):
+            return True
+        if self.reference is None:
+            self.reference = loss
+        self.steps_over = self.steps_over + 1 if loss > explosion_limit(self.reference) else 0
+        return self.steps_over >= EXPLOSION_STEPS
+
+    def trustworthy(self, loss: float) -> bool:
+        """Whether weights that give this loss may serve as the point to come back to."""
+        return self.reference is not None and not suspicious(loss, self.reference)
 
 
 def divergence_message(loss_from: float, loss_to: float, steps: int, lr: float, restored_step: int) -> str:
