@@ -252,6 +252,10 @@ def run_search(
     datasets = _DataCache(data)
     for plan in plans:  # every trial's data is checked before the first one trains
         datasets.get(plan)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SearchError(f"cannot create {out}: {exc.strerror or exc}") from None
     settings = {
         "architecture": space.architecture,
         "data": data,
@@ -377,10 +381,6 @@ def _check_out(out: Path, folders: list[Path]) -> None:
     taken = [f for f in folders if f.exists()]
     if taken:
         raise SearchError(f"{taken[0]} already exists: choose a new folder for the search")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise SearchError(f"cannot create {out}: {exc.strerror or exc}") from None
 
 
 def _write_report(out: Path, settings: dict, results: list[TrialResult]) -> None:
