@@ -192,22 +192,22 @@ def test_learning_rate_ten_on_lenet_is_reported_as_failed_to_learn_not_saved_as_
     assert load_checkpoint(out).history.test_accuracy[-1] < 0.15  # still written: nothing is lost
 
 
-def test_search_from_the_command_line_makes_four_runs_and_a_sorted_table(tmp_path):
+def test_search_from_the_command_line_makes_four_runs_and_a_sorted_table(tmp_path, capsys):
     out = tmp_path / "search"
-    result = _main("search", "--preset", "xo", "--data", "xo", "--lr", "1e-3:1:log", "--trials", "4", "--epochs", "1",
-                   "--max-steps", "8", "--out", str(out))
-    assert result.returncode == 0, result.stderr
+    code, stdout, stderr = _in_process(capsys, "search", "--preset", "xo", "--data", "xo", "--lr", "1e-3:1:log",
+                                       "--trials", "4", "--epochs", "1", "--max-steps", "8", "--out", str(out))
+    assert code == 0, stderr
     folders = sorted(p.name for p in out.iterdir() if p.is_dir())
     assert folders == ["trial-1", "trial-2", "trial-3", "trial-4"]
     assert all(open_run(out / f).metrics[-1]["step"] == 8 for f in folders)
-    lines = result.stdout.splitlines()
+    lines = stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("trial  lr"))
     rows = [line.split() for line in lines[header + 1 : header + 5]]
     accuracies = [float(row[2]) for row in rows]
     assert accuracies == sorted(accuracies, reverse=True) and sorted(row[0] for row in rows) == ["1", "2", "3", "4"]
     stored = json.loads((out / "search.json").read_text())["results"]
     assert [r["number"] for r in stored] == [int(row[0]) for row in rows]
-    assert f"best: trial {rows[0][0]} in {out / ('trial-' + rows[0][0])}" in result.stdout
+    assert f"best: trial {rows[0][0]} in {out / ('trial-' + rows[0][0])}" in stdout
 
 
 def test_bad_search_and_run_input_gets_one_error_line(tmp_path, capsys):

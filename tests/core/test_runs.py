@@ -119,6 +119,7 @@ def test_temporary_snapshot_files_and_junk_lines_are_not_read(tmp_path):
     assert [m["step"] for m in run.metrics] == [2] and run.skipped_lines == 2
 
 
+@pytest.mark.slow
 def test_a_killed_writer_leaves_a_run_that_opens_with_every_complete_step(tmp_path):
     """SIGKILL at several moments while the writer logs and snapshots as fast as it can."""
     script = textwrap.dedent(

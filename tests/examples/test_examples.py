@@ -31,6 +31,7 @@ def _stop(proc: subprocess.Popen) -> None:
     proc.wait(10)
 
 
+@pytest.mark.slow
 def test_the_plain_training_script_writes_a_run_of_its_own_module(tmp_path):
     result = subprocess.run([sys.executable, "examples/train_script.py", "--out", str(tmp_path / "run"),
                              "--max-steps", "25", "--snapshot-every", "10"],
@@ -44,6 +45,7 @@ def test_the_plain_training_script_writes_a_run_of_its_own_module(tmp_path):
     assert step == 25 and sum(p.numel() for p in model.parameters()) > 0
 
 
+@pytest.mark.slow
 def test_a_training_script_killed_with_sigkill_leaves_a_folder_that_opens(tmp_path):
     folder = tmp_path / "run"
     proc = _start(sys.executable, "examples/train_script.py", "--out", str(folder), "--epochs", "5",
