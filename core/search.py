@@ -266,6 +266,8 @@ def run_search(
         "seed": seed,
         "base": asdict(space.base),
     }
+    torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)  # torch's first optimizer imports its compiler
+    # (seconds): paid here, so trial 1's time compares with the others'
     results: list[TrialResult] = []
     for plan, folder in zip(plans, folders):
         results.append(run_trial(plan, *datasets.get(plan), folder, data, max_steps=max_steps, device=device))
