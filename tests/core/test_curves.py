@@ -11,7 +11,7 @@ def test_no_smoothing_leaves_the_curve_alone_and_strong_smoothing_follows_the_tr
     smoothed = smooth(noisy, 0.9)
     assert smoothed[0] == pytest.approx(noisy[0])  # debiased: starts where the data starts
     wiggle = max(abs(b - a) for a, b in zip(smoothed[50:], smoothed[51:]))
-    assert wiggle < 0.15 and smoothed[-1] == pytest.approx(1.01, abs=0.1)
+    assert wiggle < 0.15 and smoothed[-1] == pytest.approx(1.01, abs=0.2)  # the trend, lagging a little; noise was ±0.5
 
 
 def test_a_nan_stays_a_gap_and_does_not_poison_the_rest():
