@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import tempfile
@@ -143,12 +144,9 @@ def train_command(args: argparse.Namespace) -> int:
     for notice in trainer.notices:
         print(f"note: {notice}")
     print(f"run folder: {folder}")
-    outcome = train_and_record(trainer, writer, max_steps=args.max_steps, pace=args.pace, on_step=_progress_printer(trainer))
-    print()
-    if outcome.test_accuracy is not None:
-        print(f"done in {outcome.seconds:.1f} s; test accuracy {outcome.test_accuracy:.4f}")
-    if out is not None:
-        _save_without_losing(out, Checkpoint(
+
+    def checkpoint() -> Checkpoint:
+        return Checkpoint(
             architecture=architecture,
             state=model.state_dict(),
             classes=train.classes,
@@ -157,7 +155,22 @@ def train_command(args: argparse.Namespace) -> int:
             optimizer_state=trainer.optimizer.state_dict(),
             config=asdict(trainer.config),
             dataset=args.data,
-        ))
+        )
+
+    try:
+        outcome = train_and_record(trainer, writer, max_steps=args.max_steps, pace=args.pace,
+                                   on_step=_progress_printer(trainer))
+    except OSError as exc:
+        print()
+        where = _save_without_losing(out or _rescue_path("model.pt"), checkpoint())
+        raise CommandError(f"the run folder {folder} could not be written ({_reason(exc)}); training stopped "
+                           f"at step {trainer.step_count} and the weights were saved to {where}") from None
+    print()
+    if outcome.test_accuracy is not None:
+        print(f"done in {outcome.seconds:.1f} s; test accuracy {outcome.test_accuracy:.4f}")
+    if out is not None:
+        _save_without_losing(out, checkpoint())
+        print(f"wrote {out}")
     if outcome.status is not RunStatus.FINISHED:
         print(f"error: {outcome.message}", file=sys.stderr)
         return 3
@@ -253,16 +266,32 @@ def check_writable(path: Path) -> None:
         raise CommandError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
-def _save_without_losing(out: Path, checkpoint: Checkpoint) -> None:
-    """Save; if that still fails, save next to the autosave and say where (exit status 2 via the error)."""
+def _save_without_losing(out: Path, checkpoint: Checkpoint) -> Path:
+    """Save to ``out``; if that fails, next to the autosave, raising a CommandError that says where."""
     try:
         save_checkpoint(out, checkpoint)
-    except OSError as exc:
-        rescue = convscope_home() / "autosave" / f"rescued-{time.strftime('%Y%m%d-%H%M%S')}-{out.name}"
-        rescue.parent.mkdir(parents=True, exist_ok=True)
-        save_checkpoint(rescue, checkpoint)
-        raise CommandError(f"could not write {out} ({exc.strerror or exc}); the weights were saved to {rescue}") from None
-    print(f"wrote {out}")
+        return out
+    except (OSError, RuntimeError) as exc:  # torch.save reports some failed writes as RuntimeError
+        rescue = _rescue_path(out.name)
+        try:
+            save_checkpoint(rescue, checkpoint)
+        except (OSError, RuntimeError) as again:
+            raise CommandError(f"could not write {out} ({_reason(exc)}) nor {rescue} ({_reason(again)}): "
+                               "the weights are lost") from None
+        raise CommandError(f"could not write {out} ({_reason(exc)}); the weights were saved to {rescue}") from None
+
+
+def _rescue_path(name: str) -> Path:
+    """A fresh file name next to the autosave (its folder made if it can be)."""
+    folder = convscope_home() / "autosave"
+    with contextlib.suppress(OSError):
+        folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"rescued-{time.strftime('%Y%m%d-%H%M%S')}-{name}"
+
+
+def _reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return text[:200]
 
 
 def evaluate_command(args: argparse.Namespace) -> None:

@@ -11,6 +11,7 @@
 """
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from dataclasses import dataclass
@@ -110,8 +111,17 @@ class RunRecorder:
         self.writer.close(RunStatus.DIVERGED, str(error))
 
     def finish(self, status: RunStatus, message: str = "") -> None:
-        if self.snapshot_step != self.step:
-            self.snapshot()
+        """Snapshot the last step if it has none yet, and close the run with its status (as "stopped"
+        if that snapshot fails). A closed run is left as it is."""
+        if self.writer.closed:
+            return
+        try:
+            if self.snapshot_step != self.step:
+                self.snapshot()
+        except BaseException as error:
+            with contextlib.suppress(OSError):
+                self.writer.close(RunStatus.STOPPED, f"stopped by an error: {type(error).__name__}: {error}")
+            raise
         self.writer.close(status, message)
 
 
@@ -150,7 +160,8 @@ def train_and_record(
     """Train to the end of the configured epochs (or ``max_steps``), writing the run as it goes.
 
     Divergence and failure to learn end the run with that status (never an exception); Ctrl+C or an
-    error closes the run as "stopped" and is raised again. Test accuracy is measured at every epoch end
+    error (an OSError when the run folder cannot be written, say) closes the run as "stopped" as far as
+    it can and is raised again; the model keeps its weights for the caller to save elsewhere. Test accuracy is measured at every epoch end
     and at the last step.
     """
     recorder = RunRecorder(writer, trainer, snapshot_every_s)
@@ -182,11 +193,13 @@ def train_and_record(
             status, message = final_status(trainer, probe)
         recorder.finish(status, message)
         return _outcome(writer, trainer, recorder, status, message)
-    except KeyboardInterrupt:
-        recorder.finish(RunStatus.STOPPED, "stopped by the user")
-        raise
     except BaseException as error:
-        recorder.finish(RunStatus.STOPPED, f"stopped by an error: {type(error).__name__}: {error}")
+        if isinstance(error, KeyboardInterrupt):
+            reason = "stopped by the user"
+        else:
+            reason = f"stopped by an error: {type(error).__name__}: {error}"
+        with contextlib.suppress(OSError):  # a full disk may be why we are here: the first error is the one to see
+            recorder.finish(RunStatus.STOPPED, reason)
         raise
 
 

@@ -232,3 +232,24 @@ def test_bad_search_and_run_input_gets_one_error_line(tmp_path, capsys):
         assert code == 2, args
         assert stderr.startswith(expected) and len(stderr.strip().splitlines()) == 1, (args, stderr)
     assert not (tmp_path / "s").exists() and not runs_home().exists()
+
+
+def test_a_run_folder_that_fills_up_mid_training_stops_with_the_weights_saved_elsewhere(capsys, monkeypatch):
+    import core.runs
+
+    real_snapshot, calls = core.runs.RunWriter.snapshot, []
+
+    def full_after_the_first(self, step, state):
+        calls.append(step)
+        if len(calls) > 1:
+            raise OSError(28, "No space left on device")
+        return real_snapshot(self, step, state)
+
+    monkeypatch.setattr(core.runs.RunWriter, "snapshot", full_after_the_first)
+    code, stdout, stderr = _in_process(capsys, "train", "--preset", "xo", "--data", "xo", "--max-steps", "30")
+    assert code == 2 and len(stderr.strip().splitlines()) == 1
+    assert "could not be written (No space left on device); training stopped at step 30 and the weights were saved to" in stderr
+    rescued = load_checkpoint(Path(stderr.strip().rsplit(" ", 1)[1]))
+    assert rescued.history.steps[-1] == 30
+    run = open_run(_run_folder(stdout))
+    assert run.status is RunStatus.STOPPED and "No space left" in run.message and run.steps() == [0]
