@@ -278,10 +278,6 @@ class RunChanges:
     removed_steps: list[int]
     info_changed: bool
 
-    @property
-    def any(self) -> bool:
-        return bool(self.new_metrics or self.new_steps or self.removed_steps or self.info_changed)
-
 
 class Run:
     """A run folder read back, growing or finished. Build one with ``open_run``.
@@ -292,13 +288,17 @@ class Run:
 
     def __init__(self, folder: Path, info: dict, info_stamp: tuple) -> None:
         self.folder = folder
-        self.info = info
-        self._info_stamp = info_stamp
+        self._set_info(info, info_stamp)
         self.metrics: list[dict] = []
         self.skipped_lines = 0  # lines that were not a JSON object with an integer step
         self._metrics_offset = 0
         self._known_steps = set(self.steps())
         self._read_new_metrics()
+
+    def _set_info(self, info: dict, stamp: tuple) -> None:
+        self.info = info
+        self._info_stamp = stamp
+        self._spec = parse(info["architecture"]) if info["architecture_kind"] == "pattern" else None
 
     # --- what was trained
     @property
@@ -313,7 +313,7 @@ class Run:
     @property
     def spec(self) -> Architecture | None:
         """The parsed layer pattern; None for a FILE.py:FUNCTION model."""
-        return parse(self.architecture) if self.is_layer_pattern else None
+        return self._spec
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -454,8 +454,7 @@ class Run:
         info_changed = False
         stamp = _stamp(self.folder / RUN_FILE)
         if stamp != self._info_stamp:
-            self.info = _read_info(self.folder)
-            self._info_stamp = stamp
+            self._set_info(_read_info(self.folder), stamp)
             info_changed = True
         new_metrics = self._read_new_metrics()
         steps = set(self.steps())
