@@ -290,8 +290,9 @@ def _rescue_path(name: str) -> Path:
 
 
 def _reason(exc: BaseException) -> str:
-    text = getattr(exc, "strerror", None) or str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return text[:200]
+    """The OS's words for a failed write, or the first line of the message."""
+    lines = str(exc).strip().splitlines()
+    return (getattr(exc, "strerror", None) or (lines[0] if lines else type(exc).__name__))[:200]
 
 
 def evaluate_command(args: argparse.Namespace) -> None:
