@@ -1,6 +1,6 @@
 """Convscope: look inside a convolutional network while it learns.
 
-`python main.py` opens the window; `train` and `evaluate` work without one.
+`python main.py` opens the window; `train`, `evaluate` and `search` work without one.
 """
 from __future__ import annotations
 

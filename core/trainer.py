@@ -12,11 +12,22 @@ import torch
 from torch import nn
 
 from core.data import Dataset
+from core.device import pick_device
+from core.training_health import LossWatch, divergence_message
 from core.weights import WeightsSnapshot
 
 
 class DivergedError(RuntimeError):
-    """The loss became NaN or infinite; the weights were put back to the last good step."""
+    """The loss became NaN or exploded; the weights were put back to the last good step.
+
+    ``step`` is the step that blew up, ``loss`` its loss, ``restored_step`` the step whose weights are back.
+    """
+
+    def __init__(self, message: str, step: int = 0, loss: float = math.nan, restored_step: int = 0) -> None:
+        super().__init__(message)
+        self.step = step
+        self.loss = loss
+        self.restored_step = restored_step
 
 
 @dataclass(frozen=True)
@@ -124,6 +135,7 @@ class StepResult:
     loss: float
     accuracy: float
     finished: bool
+    samples: int  # examples in this batch (the last batch of an epoch may be short)
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
@@ -143,7 +155,12 @@ def _shift_batch(images: torch.Tensor, generator: torch.Generator, max_shift: in
 
 
 class Trainer:
-    """Owns the model, optimizer and history; every change to the weights happens inside ``step()``."""
+    """Owns the model, optimizer and history; every change to the weights happens inside ``step()``.
+
+    The model moves to ``device`` (default: CUDA if there is one, else MPS, else the CPU); batches are
+    copied there one at a time. A batch size above the training set's size is lowered to it, and
+    ``notices`` says so in words for the caller to show.
+    """
 
     def __init__(
         self,
@@ -152,10 +169,19 @@ class Trainer:
         test: Dataset | None,
         config: TrainConfig,
         test_each_epoch: bool = True,
+        device: str | torch.device | None = None,
     ) -> None:
         if len(train) == 0:
             raise ValueError("the training set is empty")
-        self.model = model
+        self.notices: list[str] = []
+        if config.batch_size > len(train):
+            self.notices.append(
+                f"the batch size {config.batch_size} is larger than the {len(train)} training examples: "
+                f"using batches of {len(train)}"
+            )
+            config = replace(config, batch_size=len(train))
+        self.device = pick_device(device)
+        self.model = model.to(self.device)
         self.train_set = train
         self.test_set = test
         self.test_each_epoch = test_each_epoch
@@ -167,6 +193,8 @@ class Trainer:
         self._generator = torch.Generator().manual_seed(config.seed)
         self._order = torch.randperm(len(train), generator=self._generator)
         self._lock = threading.Lock()
+        self._loss_watch = LossWatch()
+        self._last_good_loss: float | None = None
         self._last_good = self._copy_state()
         self.step_count = 0
         self.first_step = 0  # history numbers steps from here, so a resumed run continues its curves
@@ -198,13 +226,15 @@ class Trainer:
             group["lr"] = lr
 
     def step(self) -> StepResult:
-        """One batch: forward, backward, optimizer step. Raises DivergedError (weights restored) on NaN/inf."""
+        """One batch: forward, backward, optimizer step. Raises DivergedError (weights restored) when the
+        loss is NaN or infinite or explodes (see core.training_health.LossWatch)."""
         batch_index = self.step_count % self.batches_per_epoch
         if batch_index == 0 and self.step_count > 0:
             self._order = torch.randperm(len(self.train_set), generator=self._generator)
         start = batch_index * self.config.batch_size
         idx = self._order[start : start + self.config.batch_size]
-        images, labels = self._images[idx], self._labels[idx]
+        images = self._images[idx].to(self.device, non_blocking=True)
+        labels = self._labels[idx].to(self.device, non_blocking=True)
         if self.config.augment:
             images = _shift_batch(images, self._generator)
         if self.config.schedule == "cosine":
@@ -215,21 +245,20 @@ class Trainer:
             logits = self.model(images)
             loss = self.loss_fn(logits, labels)
             loss_value = float(loss.detach())
-            if not math.isfinite(loss_value):
-                message = self._divergence_message(loss_value, self.step_count + 1)
-                self._restore_last_good()
-                raise DivergedError(message)
+            if self._loss_watch.diverged(loss_value):
+                raise self._diverged(loss_value, self.step_count + 1)
             loss.backward()
             self.optimizer.step()
             self.step_count += 1
             if self.step_count % 20 == 0 or self.step_count == self.total_steps:
                 # Checked only here (20 syncs cost ~3% a step): a bad step shows in the next loss anyway.
                 if not self._weights_finite():
-                    message = self._divergence_message(float("nan"), self.step_count, weights=True)
-                    self._restore_last_good()
-                    raise DivergedError(message)
-                self._last_good = self._copy_state()
+                    raise self._diverged(math.nan, self.step_count, weights=True)
+                if self._loss_watch.trustworthy(loss_value):
+                    self._last_good = self._copy_state()
+                    self._last_good_loss = loss_value
         accuracy = float((logits.argmax(1) == labels).float().mean())
+        samples = len(idx)
         self.history.steps.append(self.first_step + self.step_count)
         self.history.loss.append(loss_value)
         self.history.accuracy.append(accuracy)
@@ -243,6 +272,7 @@ class Trainer:
             loss=loss_value,
             accuracy=accuracy,
             finished=self.finished,
+            samples=samples,
         )
 
     def _apply_cosine_lr(self) -> None:
@@ -251,13 +281,21 @@ class Trainer:
         for group in self.optimizer.param_groups:
             group["lr"] = lr
 
-    def _divergence_message(self, loss: float, step: int, weights: bool = False) -> str:
-        what = "the weights became NaN or infinite" if weights else f"the loss became {loss}"
-        return (
-            f"training diverged at step {self.first_step + step}: {what} "
-            f"(learning rate {self.config.lr:g}). The weights were restored to step "
-            f"{self.first_step + self._last_good_step}; try a smaller learning rate."
-        )
+    def _diverged(self, loss: float, step: int, weights: bool = False) -> DivergedError:
+        """Put the last good weights back and describe what happened."""
+        restored = self.first_step + self._last_good_step
+        if weights:
+            message = (
+                f"training diverged: the weights became NaN or infinite by step {self.first_step + step}: the "
+                f"learning rate {self.config.lr:g} is too high; the last good weights from step {restored} are back"
+            )
+        else:
+            loss_from = self._last_good_loss if self._last_good_loss is not None else self._loss_watch.reference
+            message = divergence_message(
+                math.nan if loss_from is None else loss_from, loss, step - self._last_good_step, self.config.lr, restored
+            )
+        self._restore_last_good()
+        return DivergedError(message, step=self.first_step + step, loss=loss, restored_step=restored)
 
     def _weights_finite(self) -> bool:
         return all(bool(torch.isfinite(p).all()) for p in self.model.parameters())
@@ -274,6 +312,7 @@ class Trainer:
         self.optimizer.load_state_dict(_clone_tree(self._last_good["optimizer"]))
         self.step_count = self._last_good_step
         self.history.drop_after(self.first_step + self.step_count)
+        self._loss_watch.steps_over = 0
 
     def evaluate(self, dataset: Dataset | None = None, batch_size: int = 500) -> tuple[float, np.ndarray]:
         """Accuracy and predicted labels on a data set (the test set by default), in eval mode."""
@@ -298,13 +337,14 @@ class Trainer:
 
 def evaluate(model: nn.Module, dataset: Dataset, batch_size: int = 500) -> tuple[float, np.ndarray]:
     was_training = model.training
+    device = next(model.parameters(), torch.empty(0)).device
     model.eval()
     predictions = []
     try:
         with torch.no_grad():
             for start in range(0, len(dataset), batch_size):
                 batch = torch.from_numpy(np.array(dataset.images[start : start + batch_size], dtype=np.float32))
-                predictions.append(model(batch).argmax(1).numpy())
+                predictions.append(model(batch.to(device)).argmax(1).cpu().numpy())
     finally:
         model.train(was_training)
     predicted = np.concatenate(predictions) if predictions else np.zeros(0, dtype=np.int64)

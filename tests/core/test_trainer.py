@@ -1,4 +1,5 @@
 import math
+import re
 import threading
 
 import numpy as np
@@ -6,7 +7,7 @@ import pytest
 import torch
 
 from core.architecture import PRESETS, build_model
-from core.data import load_mnist_subset, make_xo
+from core.data import Dataset, load_mnist_subset, make_xo
 from core.trainer import DivergedError, TrainConfig, Trainer, confusion_matrix
 
 
@@ -58,16 +59,60 @@ def test_both_optimizers_reduce_loss(xo, optimizer):
     assert np.mean(trainer.history.loss[-10:]) < np.mean(trainer.history.loss[:10])
 
 
-def test_diverging_run_stops_with_message_and_restores_weights(xo):
+def test_an_exploding_loss_stops_with_the_numbers_and_restores_the_last_good_weights(xo):
     trainer = _trainer(xo, lr=10.0, epochs=50)
+    initial = trainer.snapshot().weights
     with pytest.raises(DivergedError) as caught:
         for _ in range(500):
             trainer.step()
-    message = str(caught.value)
-    assert "diverged" in message and "learning rate 10" in message and "restored" in message
+    error = caught.value
+    assert re.fullmatch(
+        r"training diverged: the loss went from [0-9.]+ to [0-9.e+]+ in \d+ steps: the learning rate 10 is too "
+        r"high; the last good weights from step \d+ are back", str(error)), str(error)
+    assert error.loss > 1e3 and error.step > error.restored_step == trainer.step_count
     weights = trainer.snapshot().weights
     assert all(np.isfinite(w).all() for w in weights.values())
+    if error.restored_step == 0:
+        assert all(np.array_equal(weights[k], initial[k]) for k in initial)
     assert len(trainer.history.steps) == len(trainer.history.loss) == trainer.step_count
+
+
+def test_a_nan_loss_diverges_at_once(xo):
+    train, test = xo
+    images = np.array(train.images)
+    images[:] = np.nan
+    poisoned = Dataset(train.name, images, train.labels, train.classes, train.normalization)
+    trainer = _trainer((poisoned, test))
+    with pytest.raises(DivergedError, match="the loss became NaN in 1 step: .* from step 0 are back"):
+        trainer.step()
+    assert trainer.step_count == 0 and trainer.history.steps == []
+
+
+def test_one_wild_batch_is_not_a_divergence(xo):
+    trainer = _trainer(xo, epochs=5)
+    trainer.step()  # the reference loss, below 1
+    wild = trainer.loss_fn
+    calls = []
+
+    def once_huge(logits, labels):
+        """Like one confidently wrong example: a loss of thousands, but cross-entropy's bounded gradient."""
+        calls.append(1)
+        loss = wild(logits, labels)
+        return loss + 5000.0 if len(calls) == 2 else loss
+
+    trainer.loss_fn = once_huge
+    for _ in range(5):
+        trainer.step()  # a single loss of thousands, then normal ones: training goes on
+    assert trainer.step_count == 6 and max(trainer.history.loss) > 1e3
+
+
+def test_a_batch_larger_than_the_data_is_lowered_and_samples_are_counted_for_real(xo):
+    trainer = _trainer(xo, batch_size=1_000_000_000)
+    assert trainer.config.batch_size == 200 and trainer.batches_per_epoch == 1
+    assert trainer.notices == ["the batch size 1000000000 is larger than the 200 training examples: using batches of 200"]
+    assert trainer.step().samples == 200
+    short = _trainer(xo, batch_size=64)  # 200 = 3 x 64 + 8
+    assert [short.step().samples for _ in range(4)] == [64, 64, 64, 8]
 
 
 def test_snapshot_is_consistent_while_another_thread_trains(xo):
