@@ -96,6 +96,13 @@ def pump(seconds: float) -> None:
         QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
 
 
+def set_epochs(window, epochs: int) -> None:
+    """As a user would: the training panel's epochs box, found by its name."""
+    from PySide6.QtWidgets import QSpinBox
+
+    window.findChild(QSpinBox, "epochs").setValue(epochs)
+
+
 @contextmanager
 def main_window():
     """The real MainWindow, shown and laid out, with throw-away settings so no user's QSettings change."""

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import time
 
-from _common import REPO, Figure, median, pump, report
+from _common import REPO, Figure, median, pump, report, set_epochs
 
 TARGET_RATIO = 0.90
 TARGET_REFRESH_HZ = 10.0
@@ -81,27 +81,18 @@ def stop_draining(process, timeout: float = 10.0) -> None:
     process.stop()
 
 
-def _epochs_box(panel):
-    """The epochs spin box, found as a user finds it: by its tooltip."""
-    from PySide6.QtWidgets import QSpinBox
-
-    from gui.concepts import TOOLTIPS
-
-    return next(box for box in panel.findChildren(QSpinBox) if box.toolTip() == TOOLTIPS["epoch"])
-
-
 def app_training(window, seconds: float) -> tuple[float, float, float]:
     """Press Start in the real window; samples/s, snapshots/s delivered, feature-map repaints/s."""
     from _common import paint_counter
 
-    _epochs_box(window.training).setValue(1000)
+    set_epochs(window, 1000)
     counter = paint_counter([window.feature_maps.view_widget().viewport()])
     running: list[tuple[float, object]] = []
     snapshots: list[float] = []
-    on_progress = lambda p: p.state == "running" and running.append((time.perf_counter(), p))  # noqa: E731
-    on_weights = lambda _s: snapshots.append(time.perf_counter())  # noqa: E731
-    window.controller.progressed.connect(on_progress)
-    window.controller.weightsUpdated.connect(on_weights)
+    on_progress = lambda p: p.state.value == "running" and running.append((time.perf_counter(), p))  # noqa: E731
+    on_weights = lambda: snapshots.append(time.perf_counter())  # noqa: E731
+    window.coordinator.progressed.connect(on_progress)
+    window.state.weights_changed.connect(on_weights)
     window.start_training()
     try:
         deadline = time.perf_counter() + 30
@@ -116,9 +107,9 @@ def app_training(window, seconds: float) -> tuple[float, float, float]:
         delivered = sum(1 for t in snapshots if t >= start)
         return running[-1][1].samples_per_s, delivered / elapsed, paints / elapsed
     finally:
-        window.stop_training()
-        window.controller.progressed.disconnect(on_progress)
-        window.controller.weightsUpdated.disconnect(on_weights)
+        window.coordinator.stop()
+        window.coordinator.progressed.disconnect(on_progress)
+        window.state.weights_changed.disconnect(on_weights)
 
 
 def main() -> None:
@@ -131,7 +122,7 @@ def main() -> None:
     rates: dict[str, list[float]] = {"bare": [], "bare+test": [], "headless": [], "app": []}
     refresh: list[tuple[float, float]] = []
     with main_window() as window:
-        settings = window.training.settings()
+        settings = window.train_settings()
         lr, batch_size = settings.lr, settings.batch_size
         for repeat in range(args.repeats):
             rates["bare"].append(bare_loop(args.seconds, lr, batch_size, test_each_epoch=False))

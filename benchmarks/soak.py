@@ -24,7 +24,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 
-from _common import Figure, current_rss_mib, main_window, pump, report
+from _common import Figure, current_rss_mib, main_window, pump, report, set_epochs
 
 TARGET_RSS_GROWTH_PERCENT = 10.0
 WARM_UP_FRACTION = 0.10
@@ -95,7 +95,7 @@ def take_sample(started: float, window) -> Sample:
         active_timers=timers,
         step=window.state.session.step,
         worker_rss_mib=worker_rss_mib(),
-        timeline_mib=sum(window.timeline.at(i).nbytes for i in range(len(window.timeline))) / 2**20,
+        timeline_mib=window.state.timeline_bytes() / 2**20,
         wrapper_types=wrappers,
     )
 
@@ -126,7 +126,7 @@ class ViewCycler:
         self.ticks += 1
         last = len(window.state.session.layers) - 1
         strip.set_current(0 if strip.current_index() >= last else strip.current_index() + 1)
-        row = window.current_layer()
+        row = window.state.session.layer(window.state.layer)
         if row.rf.spatial and window.feature_maps.map_count() > 0:
             h, w = window.feature_maps.map_shape()
             unit = (int(self.rng.integers(window.feature_maps.map_count())), int(self.rng.integers(h)), int(self.rng.integers(w)))
@@ -146,12 +146,11 @@ def keep_training(window, deadline_s: float = 60.0) -> None:
 
 
 def soak(minutes: float) -> tuple[list[Sample], int, ViewCycler]:
-    from live_training import _epochs_box
 
     samples: list[Sample] = []
     restarts = 0
     with main_window() as window:
-        _epochs_box(window.training).setValue(1000)
+        set_epochs(window, 1000)
         keep_training(window)
         cycler = ViewCycler(window)
         cycler.timer.start()
@@ -166,7 +165,7 @@ def soak(minutes: float) -> tuple[list[Sample], int, ViewCycler]:
                 samples.append(take_sample(started, window))
         finally:
             cycler.timer.stop()
-            window.stop_training()
+            window.coordinator.stop()
     return samples, restarts, cycler
 
 

@@ -3,17 +3,15 @@
 Recipe of the bundled model (lenet, bundled MNIST, SGD momentum 0.9, lr 0.02, batch 64, cosine schedule
 over 20 epochs, random 2-px shifts), from the same random initial weights for both, one torch thread:
 
-  app   the real MainWindow (every panel visible, each snapshot repainted) with its TrainingController
-        started on a TrainingJob carrying that recipe: the training panel has no augment or schedule
-        controls, so the job is built here as MainWindow._job builds one (continuing the window's
-        history, as the curves expect); the window's own 100 ms history refresh is started too
+  app   the real MainWindow (every panel visible, each snapshot repainted): the recipe is set in the
+        training panel, the weights on show are replaced by the initial ones, and Start is pressed
   bare  benchmarks/_bare_loop.py, the same recipe and random stream in a plain loop
 
 Each is timed from the request to start (process launch included for both) until the parent learns of
 the first epoch-end test accuracy >= 97%; the in-loop training time is printed beside it. Alternated
 over repeats, medians reported.
 
-Run: python benchmarks/time_to_accuracy.py [--repeats 2]
+Run: .venv/bin/python benchmarks/time_to_accuracy.py [--repeats 2]
 """
 from __future__ import annotations
 
@@ -61,27 +59,29 @@ def bare_run(init: Path) -> tuple[float, float, int]:
 
 
 def app_run(window, weights: dict) -> tuple[float, float, int]:
-    from core.architecture import PRESETS, parse
-    from core.trainer import TrainConfig
-    from core.training_process import TrainingJob
+    from core.architecture import PRESETS
+    from core.train_settings import TrainSettings
+    from core.weights import WeightsSnapshot
 
-    history = window.state.history
-    job = TrainingJob(architecture=parse(PRESETS["lenet"]).to_text(), dataset="mnist", config=TrainConfig(**RECIPE),
-                      weights=weights, history=history.to_dict(), start_step=history.steps[-1] if history.steps else 0)
-    known = len(history.test_accuracy)
+    window.show_train_settings(TrainSettings(
+        "mnist", PRESETS["lenet"], RECIPE["optimizer"], RECIPE["lr"], RECIPE["batch_size"], RECIPE["epochs"],
+        augment=RECIPE["augment"], schedule=RECIPE["schedule"],
+    ))
+    state = window.state
+    state.apply_snapshot(WeightsSnapshot(state.session.step, weights, state.session.id))  # the bare loop's start
+    known = len(state.history.test_accuracy)
     latest: list = []
 
     def on_progress(progress) -> None:
         latest[:] = [progress]
 
     def reached_target() -> bool:
-        # The window measures test accuracy itself on each epoch's weights (MainWindow._on_epoch_end).
-        return any(a >= TARGET_ACCURACY for a in window.state.history.test_accuracy[known:])
+        # The window measures test accuracy itself on each epoch's weights (ViewerState.epoch_ended).
+        return any(a >= TARGET_ACCURACY for a in state.history.test_accuracy[known:])
 
-    window.controller.progressed.connect(on_progress)
+    window.coordinator.progressed.connect(on_progress)
     start = time.perf_counter()
-    window.controller.start(job)
-    window._history_timer.start()  # what MainWindow.start_training does after starting the controller
+    window.start_training()
     try:
         deadline = start + 120
         while not reached_target() and window.coordinator.active and time.perf_counter() < deadline:
@@ -89,13 +89,13 @@ def app_run(window, weights: dict) -> tuple[float, float, int]:
         if not reached_target():
             raise RuntimeError(f"the app did not reach {TARGET_ACCURACY:.0%} in {RECIPE['epochs']} epochs")
         when = time.perf_counter()
-        epoch = next(i for i, a in enumerate(window.state.history.test_accuracy[known:], 1) if a >= TARGET_ACCURACY)
+        epoch = next(i for i, a in enumerate(state.history.test_accuracy[known:], 1) if a >= TARGET_ACCURACY)
         progress = latest[0]
         in_loop = progress.step * RECIPE["batch_size"] / progress.samples_per_s
         return when - start, in_loop, epoch
     finally:
-        window.stop_training()
-        window.controller.progressed.disconnect(on_progress)
+        window.coordinator.stop()
+        window.coordinator.progressed.disconnect(on_progress)
 
 
 def main() -> None:

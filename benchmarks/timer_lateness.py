@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import time
 
-from _common import Figure, main_window, percentile, pump, report
+from _common import Figure, main_window, percentile, pump, report, set_epochs
 
 TARGET_P99_MS = 50.0
 INTERVAL_MS = 10
@@ -39,11 +39,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
-    from live_training import _epochs_box
 
     with main_window() as window:
         idle = timer_lateness_ms(args.seconds)
-        _epochs_box(window.training).setValue(1000)
+        set_epochs(window, 1000)
         window.start_training()
         deadline = time.perf_counter() + 30
         while window.coordinator.state.value != "running" and time.perf_counter() < deadline:
@@ -53,7 +52,7 @@ def main() -> None:
         try:
             training = timer_lateness_ms(args.seconds)
         finally:
-            window.stop_training()
+            window.coordinator.stop()
     idle_p99, training_p99 = percentile(idle, 99), percentile(training, 99)
     print(f"{len(training)} ticks while training: median {percentile(training, 50):.2f} ms, "
           f"p99 {training_p99:.2f} ms, max {max(training):.2f} ms; idle: {len(idle)} ticks, p99 {idle_p99:.2f} ms")

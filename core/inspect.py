@@ -70,15 +70,17 @@ def inspect(model: nn.Module, x: np.ndarray | torch.Tensor, with_filters: bool =
 
     The model's train/eval mode is restored afterwards, so inspecting during training is harmless.
     """
-    tensor = torch.tensor(np.asarray(x, dtype=np.float32)).unsqueeze(0)
+    tensor = torch.from_numpy(np.array(x, dtype=np.float32)).unsqueeze(0)  # a copy: x may be read-only
     was_training = model.training
-    model.eval()
+    if was_training:  # switching modes walks every module: skip it for a model already in eval mode
+        model.eval()
     try:
         with torch.no_grad(), ActivationRecorder(model) as recorder:
             logits = model(tensor)
             outputs = dict(recorder.outputs)
     finally:
-        model.train(was_training)
+        if was_training:
+            model.train()
     probabilities = torch.softmax(logits.reshape(-1).float(), dim=0).numpy().copy()
     activations = {name: out[0].float().numpy().copy() for name, out in outputs.items()}
     return Inspection(

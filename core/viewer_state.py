@@ -167,6 +167,10 @@ class ViewerState:
     def timeline_steps(self) -> list[int]:
         return self._timeline.steps()
 
+    def timeline_bytes(self) -> int:
+        """Memory held by the kept look-back weights."""
+        return self._timeline.nbytes
+
     @property
     def timeline_position(self) -> int:
         """Index of the kept step on show, or LIVE."""

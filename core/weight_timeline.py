@@ -21,6 +21,10 @@ class WeightTimeline:
     def __len__(self) -> int:
         return len(self._entries)
 
+    @property
+    def nbytes(self) -> int:
+        return sum(snapshot.nbytes for _, snapshot in self._entries)
+
     def steps(self) -> list[int]:
         return [snapshot.step for _, snapshot in self._entries]
 
@@ -35,7 +39,7 @@ class WeightTimeline:
             return False
         kept = [e for e in self._entries if e[1].step < snapshot.step]  # a restart replaces what came after
         self._entries = [e for i, e in enumerate(kept) if e[0] % self._stride == 0 or i == 0] + [(ordinal, kept_copy)]
-        while sum(e[1].nbytes for e in self._entries) > self.max_bytes and len(self._entries) > 2:
+        while self.nbytes > self.max_bytes and len(self._entries) > 2:
             self._stride *= 2
             first, *middle, newest = self._entries
             self._entries = [first, *(e for e in middle if e[0] % self._stride == 0), newest]

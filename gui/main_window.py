@@ -223,11 +223,17 @@ class MainWindow(QMainWindow):
             lr=panel.learning_rate(),
             batch_size=panel.batch_size(),
             epochs=panel.epochs(),
+            weight_decay=panel.weight_decay(),
+            augment=panel.augment(),
+            schedule=panel.schedule(),
         )
 
     def show_train_settings(self, settings: TrainSettings) -> None:
+        self.training.set_optimizer_settings(
+            settings.optimizer, settings.lr, settings.batch_size, settings.epochs,
+            settings.weight_decay, settings.schedule, settings.augment,
+        )
         self.training.set_dataset_source(settings.dataset)
-        self.training.set_optimizer_settings(settings.optimizer, settings.lr, settings.batch_size, settings.epochs)
         self.editor.set_text(settings.architecture)
         self.binder.preview_architecture(settings.architecture)
 

@@ -1,8 +1,14 @@
 """Test-wide setup: offscreen Qt, one torch thread, and a check that no test leaves a child process."""
+import atexit
 import multiprocessing
 import os
+import shutil
+import tempfile
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+# QSettings("Convscope", "Convscope") lives under $XDG_CONFIG_HOME: tests never touch the user's.
+os.environ["XDG_CONFIG_HOME"] = tempfile.mkdtemp(prefix="convscope-test-config-")
+atexit.register(shutil.rmtree, os.environ["XDG_CONFIG_HOME"], True)
 
 import pytest
 import torch

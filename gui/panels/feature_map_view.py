@@ -42,6 +42,7 @@ class FeatureMapView(QWidget):
         self._drawn = np.full((1, 1), np.nan, dtype=np.float32)
         self._drawn_shape: tuple[int, int] | None = None
         self._signed: bool | None = None
+        self._levels: tuple[float, float] | None = None
         self._empty = True
 
         self._title = QLabel("no layer")
@@ -204,17 +205,16 @@ class FeatureMapView(QWidget):
                 f"per map: each map stretched to its own range · layer range {finite_low:.3g} … {finite_high:.3g}"
             )
         else:
-            bound = max(abs(finite_low), abs(finite_high))
-            levels = (-bound, bound) if signed else (finite_low, finite_high)
-            if levels[0] == levels[1]:
-                levels = (levels[0], levels[0] + 1.0)
+            levels = nice_levels(finite_low, finite_high, signed)
             self._range_label.setText(f"range {finite_low:.3g} … {finite_high:.3g}")
         columns = self._grid[1] if self._enlarged is None else 1
         self._drawn = tile(shown, columns=columns, gap=self._gap())
         if signed != self._signed:
             self._signed = signed
             self._colorbar.setColorMap(DIVERGING if signed else SEQUENTIAL)
-        self._colorbar.setLevels(levels, update_items=False)
+        if levels != self._levels:  # the colour bar's axis is the costliest thing to repaint
+            self._levels = levels
+            self._colorbar.setLevels(levels, update_items=False)
         self._image.setImage(
             self._drawn,
             autoLevels=False,
@@ -288,3 +288,33 @@ def _finite_range(maps: np.ndarray) -> tuple[float, float]:
     if finite.size == 0:
         return 0.0, 0.0
     return float(finite.min()), float(finite.max())
+
+
+NICE_STEPS = (1.0, 1.2, 1.5, 2.0, 2.5, 3.0, 4.0, 5.0, 6.0, 8.0, 10.0)
+
+
+def nice_levels(low: float, high: float, signed: bool) -> tuple[float, float]:
+    """The colour scale's ends: the data range widened to round numbers, so it holds still while the
+    user draws (each stroke moves the range a little) and its labels read cleanly."""
+    if signed:
+        bound = _nice_up(max(-low, high))
+        return -bound, bound
+    top = _nice_up(high) if high >= 0 else -_nice_down(-high)
+    bottom = _nice_down(low) if low >= 0 else -_nice_up(-low)
+    return (bottom, top) if top > bottom else (bottom, bottom + 1.0)
+
+
+def _nice_up(value: float) -> float:
+    """The smallest round number >= value (0 stays 0)."""
+    if value <= 0:
+        return 0.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    return next(step * scale for step in NICE_STEPS if step * scale >= value * (1 - 1e-9))
+
+
+def _nice_down(value: float) -> float:
+    """The largest round number <= value (0 stays 0)."""
+    if value <= 0:
+        return 0.0
+    scale = 10.0 ** math.floor(math.log10(value))
+    return max(step * scale for step in (0.0, *NICE_STEPS) if step * scale <= value * (1 + 1e-9))

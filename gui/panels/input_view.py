@@ -43,6 +43,7 @@ class InputView(QWidget):
         super().__init__(parent)
         self.setObjectName("inputView")
         self._model_shape: tuple[int, int] | None = None
+        self._model_frame: QRectF | None = None
 
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.addLabel("Original", row=0, col=0)
@@ -110,6 +111,7 @@ class InputView(QWidget):
             self._model_shape = shape
             self.image_border.setRect(QRectF(0, 0, shape[1], shape[0]))
             self.clear_receptive_field()
+            self._fit_model_view()
         self.image_border.show()
 
     def set_caption(self, text: str) -> None:
@@ -146,6 +148,9 @@ class InputView(QWidget):
         self._fit_model_view()
 
     def clear_receptive_field(self) -> None:
+        """Drop the overlay; costs nothing when none is shown (it is called on every stroke)."""
+        if not (self.rf_rect.isVisible() or self.full_rf_rect.isVisible() or self.erf_item.isVisible()):
+            return
         self.rf_rect.hide()
         self.full_rf_rect.hide()
         self.erf_item.clear()
@@ -180,13 +185,17 @@ class InputView(QWidget):
         frame = QRectF(0, 0, width, height)
         if self.full_rf_rect.isVisible():
             frame = frame.united(self.full_rf_rect.rect())
-        self.model_view.setRange(rect=frame, padding=0.02)
+        if frame != self._model_frame:
+            self._model_frame = frame
+            self.model_view.setRange(rect=frame, padding=0.02)
 
     def _show(self, view: pg.ViewBox, item: pg.ImageItem, hint: pg.TextItem, pixels: np.ndarray | None) -> None:
         if pixels is None:
             item.clear()
             hint.show()
             view.setRange(rect=QRectF(0, 0, 1, 1), padding=0.0)
+            if view is self.model_view:
+                self._model_frame = None
             return
         hint.hide()
         previous_shape = None if item.image is None else item.image.shape

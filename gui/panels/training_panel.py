@@ -11,6 +11,7 @@ import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDoubleSpinBox,
     QFrame,
@@ -32,6 +33,7 @@ from gui.concepts import TOOLTIPS
 
 DATASETS = {"Bundled MNIST": "mnist", "X's and O's": "xo", "Image folder…": None}
 OPTIMIZERS = {"SGD + momentum": "sgd", "Adam": "adam"}
+SCHEDULES = {"constant": "constant", "cosine (anneal to 0)": "cosine"}
 STATES = ("idle", "starting", "running", "paused", "finished")
 _ERROR_STYLE = "color: #c62828;"
 
@@ -114,11 +116,27 @@ class TrainingPanel(QWidget):
         self._epochs.setRange(1, 1000)
         self._epochs.setValue(5)
         self._epochs.setToolTip(TOOLTIPS["epoch"])
+        self._weight_decay = QDoubleSpinBox()
+        self._weight_decay.setObjectName("weightDecay")
+        self._weight_decay.setDecimals(5)
+        self._weight_decay.setRange(0.0, 1.0)
+        self._weight_decay.setStepType(QDoubleSpinBox.StepType.AdaptiveDecimalStepType)
+        self._weight_decay.setToolTip(TOOLTIPS["weight decay"])
+        self._schedule = QComboBox()
+        self._schedule.setObjectName("scheduleBox")
+        self._schedule.addItems(list(SCHEDULES))
+        self._schedule.setToolTip("Cosine lowers the learning rate smoothly to zero by the last batch, which settles the weights.")
+        self._augment = QCheckBox("random shifts of up to 2 px")
+        self._augment.setObjectName("augmentBox")
+        self._augment.setToolTip("Augmentation: each batch is shifted a little, so the network cannot memorise positions.")
         form = QFormLayout(group)
         form.addRow("optimiser", self._optimizer)
         form.addRow("learning rate", self._lr)
         form.addRow("batch size", self._batch_size)
         form.addRow("epochs", self._epochs)
+        form.addRow("weight decay", self._weight_decay)
+        form.addRow("schedule", self._schedule)
+        form.addRow("augment", self._augment)
         return group
 
     def _build_buttons(self) -> QHBoxLayout:
@@ -214,18 +232,39 @@ class TrainingPanel(QWidget):
     def epochs(self) -> int:
         return self._epochs.value()
 
-    def set_optimizer_settings(self, optimizer: str, lr: float, batch_size: int, epochs: int) -> None:
-        """Show saved choices; raises ValueError for a value the controls cannot show."""
-        names = {key: name for name, key in OPTIMIZERS.items()}
-        if optimizer not in names:
-            raise ValueError(f"unknown optimiser {optimizer!r}")
-        for value, spin in ((lr, self._lr), (batch_size, self._batch_size), (epochs, self._epochs)):
+    def weight_decay(self) -> float:
+        return self._weight_decay.value()
+
+    def schedule(self) -> str:
+        return SCHEDULES[self._schedule.currentText()]
+
+    def augment(self) -> bool:
+        return self._augment.isChecked()
+
+    def set_optimizer_settings(
+        self,
+        optimizer: str,
+        lr: float,
+        batch_size: int,
+        epochs: int,
+        weight_decay: float = 0.0,
+        schedule: str = "constant",
+        augment: bool = False,
+    ) -> None:
+        """Show saved choices; raises ValueError (and changes nothing) for a value the controls cannot show."""
+        optimizers = {key: name for name, key in OPTIMIZERS.items()}
+        schedules = {key: name for name, key in SCHEDULES.items()}
+        if optimizer not in optimizers or schedule not in schedules:
+            raise ValueError(f"unknown optimiser {optimizer!r} or schedule {schedule!r}")
+        spins = ((lr, self._lr), (batch_size, self._batch_size), (epochs, self._epochs), (weight_decay, self._weight_decay))
+        for value, spin in spins:
             if not (math.isfinite(value) and spin.minimum() <= value <= spin.maximum()):
                 raise ValueError(f"{value!r} is outside {spin.minimum():g} … {spin.maximum():g}")
-        self._optimizer.setCurrentText(names[optimizer])
-        self._lr.setValue(lr)
-        self._batch_size.setValue(int(batch_size))
-        self._epochs.setValue(int(epochs))
+        self._optimizer.setCurrentText(optimizers[optimizer])
+        for value, spin in spins:
+            spin.setValue(value)
+        self._schedule.setCurrentText(schedules[schedule])
+        self._augment.setChecked(bool(augment))
 
     # --- run state ---------------------------------------------------------------------------------
 
@@ -247,7 +286,7 @@ class TrainingPanel(QWidget):
         self._reset.setEnabled(not running)
         for widget in (self._dataset, self._batch_size):
             widget.setEnabled(not (running or paused))
-        for widget in (self._optimizer, self._lr, self._epochs):
+        for widget in (self._optimizer, self._lr, self._epochs, self._weight_decay, self._schedule, self._augment):
             widget.setEnabled(not running)
 
     def set_progress(self, fraction: float, text: str) -> None:

@@ -105,7 +105,8 @@ def test_click_enlarges_the_map_and_click_or_escape_returns(view, relu_maps, qtb
 
 def test_shared_scaling_uses_the_layer_range_and_per_map_rescales_each_map(view, relu_maps, qtbot):
     view.set_maps(relu_maps, "conv1")
-    assert view.levels() == pytest.approx((relu_maps.min(), relu_maps.max()))
+    low, high = view.levels()
+    assert low == 0.0 and relu_maps.max() <= high <= 4 / 3 * relu_maps.max()  # rounded up to a round number
     np.testing.assert_array_equal(view.mosaic()[:12, :12], relu_maps[0])
 
     assert view.legend_text() == f"range {relu_maps.min():.3g} … {relu_maps.max():.3g}"
@@ -129,7 +130,29 @@ def test_nan_in_a_diverged_layer_does_not_blank_the_levels(view):
     maps = np.arange(32, dtype=np.float32).reshape(2, 4, 4)
     maps[0, 0, 0] = np.nan
     view.set_maps(maps, "conv1")
-    assert view.levels() == pytest.approx((1.0, 31.0))
+    assert view.levels() == pytest.approx((1.0, 40.0))
+    assert view.legend_text() == "range 1 … 31"
+
+
+def test_the_colour_scale_holds_still_while_the_range_moves_a_little(view):
+    base = np.linspace(0, 3.1, 64, dtype=np.float32).reshape(4, 4, 4)
+    view.set_maps(base, "conv1")
+    for factor in (1.01, 1.05, 1.1, 1.2):
+        view.set_maps(base * factor, "conv1")
+        assert view.levels() == (0.0, 4.0)
+    view.set_maps(base * 2, "conv1")
+    assert view.levels() == (0.0, 8.0)
+
+
+@pytest.mark.parametrize(
+    "low, high, signed, expected",
+    [(0, 3.7, False, (0, 4)), (-1.3, 2.1, True, (-2.5, 2.5)), (0.2, 0.9, False, (0.2, 1.0)), (2, 2, False, (2, 3)),
+     (-5, -0.3, False, (-5, -0.3)), (0, 0, False, (0, 1)), (0, 1.2e-7, False, (0, 1.2e-7))],
+)
+def test_nice_levels_contain_the_range_in_round_numbers(low, high, signed, expected):
+    from gui.panels.feature_map_view import nice_levels
+
+    assert nice_levels(low, high, signed) == pytest.approx(expected)
 
 
 @pytest.mark.parametrize("bad", [np.zeros((4, 4)), np.zeros((1, 2, 3, 4)), np.zeros((0,)), np.array(["a", "b"])])

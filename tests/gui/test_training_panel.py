@@ -59,10 +59,12 @@ def test_saved_choices_are_shown_without_emitting_and_impossible_ones_refused(pa
         panel.set_optimizer_settings("adam", 0.003, 32, 7)
     assert panel.dataset_source() == "/data/shapes"
     assert (panel.optimizer(), panel.learning_rate(), panel.batch_size(), panel.epochs()) == ("adam", 0.003, 32, 7)
-    for bad in [("rmsprop", 0.1, 8, 2), ("sgd", float("nan"), 8, 2), ("sgd", 0.1, 10**30, 2)]:
+    panel.set_optimizer_settings("sgd", 0.02, 64, 20, weight_decay=5e-4, schedule="cosine", augment=True)
+    assert (panel.weight_decay(), panel.schedule(), panel.augment()) == (5e-4, "cosine", True)
+    for bad in [("rmsprop", 0.1, 8, 2), ("sgd", float("nan"), 8, 2), ("sgd", 0.1, 10**30, 2), ("sgd", 0.1, 8, 2, 0.0, "step")]:
         with pytest.raises(ValueError):
             panel.set_optimizer_settings(*bad)
-    assert panel.batch_size() == 32
+    assert panel.batch_size() == 64 and panel.schedule() == "cosine"
 
 
 def test_buttons_emit_their_requests(panel, qtbot):
