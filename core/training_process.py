@@ -96,9 +96,12 @@ class TrainingProcess:
         self._commands = _CONTEXT.Queue()
         self._events = _CONTEXT.Queue()
         self._snapshots = _CONTEXT.Queue(maxsize=2)
+        # The job (weights, history) goes through the command queue, not the process arguments: spawn
+        # writes its arguments into a pipe the child drains only after importing torch, so a job
+        # larger than the pipe's buffer blocked start() for over a second.
         self._process = _CONTEXT.Process(
             target=worker_main,
-            args=(job, self._commands, self._events, self._snapshots),
+            args=(self._commands, self._events, self._snapshots),
             name="convscope-trainer",
             daemon=True,
         )
@@ -108,6 +111,7 @@ class TrainingProcess:
 
     def start(self) -> None:
         self._process.start()
+        self._commands.put(("job", self.job))
 
     def send(self, command: str, *args) -> None:
         if not self._closed and self._process.is_alive():
@@ -187,9 +191,10 @@ class TrainingProcess:
         return events, snapshot
 
 
-def worker_main(job: TrainingJob, commands, events, snapshots) -> None:
-    torch.set_num_threads(job.threads)
+def worker_main(commands, events, snapshots) -> None:
     try:
+        _, job = commands.get()  # always the first command
+        torch.set_num_threads(job.threads)
         _run_worker(job, commands, events, snapshots)
     finally:
         orphaned = _Worker._parent_gone()
