@@ -25,6 +25,7 @@ from core.insight.model_input import (
     baseline_image,
     checked_class,
     eval_mode,
+    images_per_batch,
     input_array,
     last_conv_name,
     layer_named,
@@ -36,9 +37,8 @@ from core.receptive_field import ReceptiveField, ReceptiveFieldError, receptive_
 IG_STEPS = 32
 """Integrated Gradients' integration points (Gauss-Legendre): captum's default is 50; 32 keeps the
 completeness gap (sum of the map vs the logit change) small on our models at two thirds the cost."""
-BATCH_VALUES = 1_000_000
-"""Input values per internal batch (IG steps, occlusion windows): 64 MNIST inputs, 6 at 3x224x224."""
 MAX_BATCH = 64
+"""Most perturbed copies of the input in one forward (IG steps, occlusion windows)."""
 OCCLUSION_FRACTION = 7
 """The occlusion window is 1/7 of the input side: about a stroke's width on a 28x28 digit."""
 OCCLUSION_FINE_PIXELS = 64 * 64
@@ -158,11 +158,6 @@ def occlusion_window(height: int, width: int) -> tuple[tuple[int, int], tuple[in
     return window, (max(1, window[0] // 2), max(1, window[1] // 2))
 
 
-def internal_batch(x: np.ndarray) -> int:
-    """How many perturbed copies of `x` one forward may carry, so memory stays bounded."""
-    return max(1, min(MAX_BATCH, BATCH_VALUES // x.size))
-
-
 def _checked_method(method: str) -> str:
     if method not in METHODS:
         raise InsightError(f"unknown attribution method {method!r}: use one of {', '.join(METHODS)}")
@@ -189,10 +184,11 @@ def _attribution(
             result = _gradcam(score, model, batch, layer)
         else:
             reference = torch.from_numpy(baseline_image(array, baseline)).unsqueeze(0).to(device)
+            chunk = images_per_batch(array.size, MAX_BATCH)
             if method == "integrated_gradients":
-                result = _integrated_gradients(score, batch, reference, internal_batch(array))
+                result = _integrated_gradients(score, batch, reference, chunk)
             else:
-                result = _occlusion(score, batch, reference, internal_batch(array))
+                result = _occlusion(score, batch, reference, chunk)
     attribution = result.detach().float().cpu().numpy().astype(np.float32)
     if not np.isfinite(attribution).all():
         raise InsightError(f"{METHODS[method].title} gave non-finite values: the model's output overflows")

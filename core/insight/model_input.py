@@ -18,6 +18,10 @@ from core.inspect import leaf_layers
 from core.preprocess import Normalization
 
 
+BATCH_VALUES = 1_000_000
+"""Input values per batch when many inputs run at once: 64 MNIST digits, 6 images of 3x224x224."""
+
+
 class InsightError(ValueError):
     """An argument an insight computation cannot use; the message names it and says why."""
 
@@ -49,6 +53,11 @@ def input_array(x: np.ndarray | torch.Tensor) -> np.ndarray:
 def input_batch(model: nn.Module, x: np.ndarray | torch.Tensor) -> torch.Tensor:
     """The input as a (1, C, H, W) float32 tensor on the model's device."""
     return torch.from_numpy(input_array(x)).unsqueeze(0).to(model_device(model))
+
+
+def images_per_batch(values_per_image: int, most: int) -> int:
+    """How many inputs of this size one forward may carry (at most `most`), so memory stays bounded."""
+    return max(1, min(most, BATCH_VALUES // max(1, values_per_image)))
 
 
 @contextmanager
