@@ -7,7 +7,7 @@ mark the misclassified, and link a point back to its input.
 Cancelling and progress: `progress(fraction, stage)` is called as the activations are computed and
 before each projection step; `should_stop()` is checked between those steps, and when it returns
 True `embed` raises EmbeddingCancelled. scikit-learn's TSNE has no callback, so its optimisation
-(about 5 s for 1,000 samples on one core, see benchmarks/insight_cost.py) runs to its end once
+(about 4 s for 1,000 samples on one core, see benchmarks/insight_cost.py) runs to its end once
 started: a GUI that cancels then simply drops the result when it arrives.
 """
 from __future__ import annotations

@@ -28,8 +28,9 @@ from core.inspect import Inspection, inspect
 
 Interventions = Mapping[str, Mapping[int, float]]
 """Layer name -> {channel: factor}; factor 0 switches the channel off."""
-RANK_BATCH_VALUES = 4_000_000
-"""Layer-output values per batch of rank_channels (all 16 of LeNet's conv2 maps in one batch)."""
+RANK_BATCH_VALUES = 16_000_000
+"""Layer-output values per batch of rank_channels (64 MB): LeNet's conv2 in one batch, VGG-16's
+conv13 (512 maps of 14x14) in four, so the layers before it run four times, not 512."""
 
 
 def as_interventions(off: Mapping[str, Iterable[int] | Mapping[int, float]]) -> dict[str, dict[int, float]]:

@@ -72,8 +72,10 @@ def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
 
 
 def logits_of(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """The model's class scores as (N, classes), whatever extra dimensions its output has."""
-    return model(batch).reshape(batch.shape[0], -1)
+    """The model's class scores as (N, classes), whatever extra dimensions its output has; N is the
+    output's own batch size, which a hook may have made larger than the input's."""
+    output = model(batch)
+    return output.reshape(len(output) if output.dim() > 1 else 1, -1)
 
 
 def checked_class(target: int, num_classes: int, what: str = "target") -> int:

@@ -72,6 +72,16 @@ def test_ranking_matches_switching_each_channel_off_alone(trained_lenet, mnist_t
         assert drop == pytest.approx(base - alone, abs=1e-5)
 
 
+def test_ranking_runs_the_layers_before_the_chosen_one_on_a_single_input(trained_lenet, mnist_test):
+    batch_sizes = []
+    handle = trained_lenet.conv1.register_forward_hook(lambda _m, inputs, _o: batch_sizes.append(len(inputs[0])))
+    try:
+        rank_channels(trained_lenet, mnist_test.images[0], "conv2")
+    finally:
+        handle.remove()
+    assert set(batch_sizes) == {1}
+
+
 class SkipConcat(nn.Module):
     """Later code concatenates an earlier batch-1 tensor: the ranking must copy the input instead."""
 
