@@ -107,7 +107,11 @@ def embed(
     stop = should_stop or (lambda: False)
     share = 0.9 if method == "pca" else 0.3
     features, predicted, pooled_from = layer_features(
-        model, dataset.images[:count], layer, progress=lambda done: report(share * done, "activations"), should_stop=stop
+        model,
+        dataset.images[:count],
+        layer,
+        progress=lambda done: report(share * done, "activations"),
+        should_stop=stop,
     )
     if features.shape[1] < 2:
         raise InsightError(f"{layer} has {features.shape[1]} value per sample; a 2-D embedding needs at least 2")

@@ -36,9 +36,10 @@ def test_points_carry_the_prediction_and_the_confusion_cell(trained_lenet, mnist
     np.testing.assert_array_equal(result.predicted, expected)
     np.testing.assert_array_equal(result.misclassified, expected != mnist_test.labels[:300])
     assert result.misclassified.any() and not result.misclassified.all()
-    true_label, predicted_label = mnist_test.labels[:300][result.misclassified][0], expected[result.misclassified][0]
+    true_label, predicted_label = result.labels[result.misclassified][0], expected[result.misclassified][0]
     cell = result.in_cell(true_label, predicted_label)
-    assert cell.any() and np.all(result.labels[cell] == true_label) and np.all(result.predicted[cell] == predicted_label)
+    assert cell.any()
+    assert np.all(result.labels[cell] == true_label) and np.all(result.predicted[cell] == predicted_label)
 
 
 def test_a_later_layer_separates_the_classes_better_than_the_first(trained_lenet, mnist_test):
@@ -47,7 +48,8 @@ def test_a_later_layer_separates_the_classes_better_than_the_first(trained_lenet
         within = np.mean([embedding.points[embedding.labels == c].std(axis=0).mean() for c in range(10)])
         return np.std(centres, axis=0).mean() / within
 
-    assert separation(embed(trained_lenet, mnist_test, "fc2")) > 2 * separation(embed(trained_lenet, mnist_test, "conv1"))
+    late, early = embed(trained_lenet, mnist_test, "fc2"), embed(trained_lenet, mnist_test, "conv1")
+    assert separation(late) > 2 * separation(early)
 
 
 def test_large_maps_are_pooled_to_a_bounded_size():

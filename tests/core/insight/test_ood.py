@@ -7,7 +7,7 @@ from core.data import Dataset
 from core.insight.model_input import InsightError
 from core.insight.ood import OodDetector, classifier_input_layer
 from core.inspect import inspect
-from core.preprocess import MNIST_NORMALIZATION, drawing_to_input
+from core.preprocess import MNIST_NORMALIZATION, drawing_to_input, identity_normalization
 
 SAMPLES = 100
 
@@ -77,7 +77,7 @@ def test_the_feature_layer_is_what_the_first_fully_connected_layer_reads(trained
 def test_a_users_colour_model_can_be_calibrated(colour_net):
     rng = np.random.default_rng(0)
     images = rng.normal(size=(60, 3, 16, 16)).astype(np.float32)
-    data = Dataset("noise", images, np.arange(60, dtype=np.int64) % 4, tuple("abcd"), MNIST_NORMALIZATION.__class__((0.0,) * 3, (1.0,) * 3))
+    data = Dataset("noise", images, np.arange(60, dtype=np.int64) % 4, tuple("abcd"), identity_normalization(3))
     detector = OodDetector.calibrate(colour_net, _part(data, slice(0, 40)), _part(data, slice(40, 60)))
     assert detector.layer == "pool" and detector.reference.shape == (40, 32)
     assert np.isfinite(detector.check(colour_net, images[0]).score)
@@ -92,4 +92,6 @@ def test_bad_calibration_gets_a_one_line_message(trained_lenet, mnist_train, mni
     with pytest.raises(InsightError, match="more than 5 training and 2 test samples"):
         OodDetector.calibrate(trained_lenet, _part(mnist_train, slice(0, 3)), mnist_test)
     with pytest.raises(InsightError, match="no layer 'fc7'"):
-        OodDetector.calibrate(trained_lenet, _part(mnist_train, slice(0, 50)), _part(mnist_test, slice(0, 20)), layer="fc7")
+        OodDetector.calibrate(
+            trained_lenet, _part(mnist_train, slice(0, 50)), _part(mnist_test, slice(0, 20)), layer="fc7"
+        )
