@@ -8,9 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-class InsightError(ValueError):
-    """A model, layer, unit or input an insight cannot work with, in one plain sentence."""
+from core.insight.model_input import InsightError
 
 
 def leaves(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.insight._model import InsightError
+from core.insight.model_input import InsightError
 from core.insight.erf_stats import erf_over_training, erf_stats
 from core.receptive_field import effective_receptive_field, receptive_fields, unit_box
 from tests.core.insight._bundled import mnist_test, trained_lenet

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.insight._model import InsightError
+from core.insight.model_input import InsightError
 from core.insight.feature_visualization import value_range_of, visualize_channel
 from core.inspect import inspect
 from tests.core.insight._bundled import mnist_test, trained_lenet

@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from core.insight._model import InsightError
+from core.insight.model_input import InsightError
 from core.insight.top_examples import (
     TopExample,
     TopExampleRecorder,

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.architecture import PRESETS, build_model
-from core.insight._model import InsightError
+from core.insight.model_input import InsightError
 from core.insight.unit_explainer import UnitKind, explain_unit
 from core.inspect import inspect, leaf_layers
 from tests.core.insight._bundled import mnist_test, trained_lenet
