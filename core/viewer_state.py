@@ -167,6 +167,10 @@ class ViewerState:
     def timeline_steps(self) -> list[int]:
         return self._timeline.steps()
 
+    def timeline_snapshot(self, index: int) -> WeightsSnapshot:
+        """The weights kept at one look-back step (a copy is not made: do not write to them)."""
+        return self._timeline.at(index)
+
     def timeline_bytes(self) -> int:
         """Memory held by the kept look-back weights."""
         return self._timeline.nbytes

@@ -15,7 +15,6 @@ from PySide6.QtWidgets import (
     QMainWindow,
     QSplitter,
     QTabWidget,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -32,6 +31,7 @@ from core.viewer_state import ViewerState
 from gui.autosave import Autosave
 from gui.concepts import TOOLTIPS
 from gui.file_actions import FileActions
+from gui.message_bar import MessageBar
 from gui.panels.architecture_editor import ArchitectureEditor
 from gui.panels.confusion_view import ConfusionView
 from gui.panels.draw_canvas import DrawCanvas
@@ -46,9 +46,6 @@ from gui.training_coordinator import TrainingCoordinator, describe_progress
 from gui.view_binder import ViewBinder
 
 POLL_INTERVAL_MS = 40
-INFO_SHOWN_MS = 8000
-_ERROR_STYLE = "background:#fde2e1;color:#8a1c1c;padding:2px 6px;border-radius:3px;"
-_INFO_STYLE = "color:#333;padding:2px 6px;"
 
 
 class MainWindow(QMainWindow):
@@ -65,7 +62,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Convscope")
         self.setAcceptDrops(True)
         self.settings = settings or QSettings("Convscope", "Convscope")
-        self._messages: list[str] = []
         if model is None:
             opened = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
             self.state = ViewerState(ModelSession.from_checkpoint(opened), opened.history)
@@ -113,10 +109,11 @@ class MainWindow(QMainWindow):
 
         centre = QSplitter(Qt.Orientation.Vertical)
         centre.addWidget(self.feature_maps)
-        lower = QTabWidget()
-        lower.addTab(self.filters, "Filters")
-        lower.addTab(self.confusion, "Confusion matrix")
-        centre.addWidget(lower)
+        self.tabs = QTabWidget()
+        self.tabs.setObjectName("viewTabs")
+        self.tabs.addTab(self.filters, "Filters")
+        self.tabs.addTab(self.confusion, "Confusion matrix")
+        centre.addWidget(self.tabs)
         centre.setSizes([560, 300])
         centre_box = QWidget()
         centre_layout = QVBoxLayout(centre_box)
@@ -137,21 +134,8 @@ class MainWindow(QMainWindow):
         self.setCentralWidget(splitter)
         self.resize(1560, 960)
 
-        self.message_bar = QLabel(" ")
-        self.message_bar.setObjectName("messageBar")
-        self.message_bar.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        dismiss = QToolButton()
-        dismiss.setObjectName("dismissMessage")
-        dismiss.setText("✕")
-        dismiss.setToolTip("Dismiss the message")
-        dismiss.clicked.connect(self.clear_message)
-        self.statusBar().addPermanentWidget(self.message_bar, 1)
-        self.statusBar().addPermanentWidget(dismiss)
-        self._info_timer = QTimer(self)
-        self._info_timer.setSingleShot(True)
-        self._info_timer.setInterval(INFO_SHOWN_MS)
-        self._info_timer.timeout.connect(self._expire_info)
-        self._showing_error = False
+        self.messages = MessageBar()
+        self.statusBar().addPermanentWidget(self.messages, 1)
 
     def _build_actions(self) -> None:
         files = self.files
@@ -211,9 +195,6 @@ class MainWindow(QMainWindow):
     def current_layer_name(self) -> str:
         return self.state.layer
 
-    def last_message(self) -> str:
-        return self._messages[-1] if self._messages else ""
-
     def train_settings(self) -> TrainSettings:
         panel = self.training
         return TrainSettings(
@@ -255,7 +236,7 @@ class MainWindow(QMainWindow):
         else:
             if not self._poll_timer.isActive():
                 self._poll_timer.start()
-            if state in (TrainingState.STARTING, TrainingState.PAUSED) and self._showing_error:
+            if state in (TrainingState.STARTING, TrainingState.PAUSED) and self.error_text():
                 self.clear_message()  # a new run: the last run's error no longer applies
             if state == TrainingState.STARTING:
                 self.training.set_progress(0.0, "starting…")
@@ -270,37 +251,28 @@ class MainWindow(QMainWindow):
 
     # ----------------------------------------------------------------- messages
 
+    def add_view(self, title: str, widget: QWidget, reporter=None) -> None:
+        """A feature's view as a tab beside the filters; its ``error``/``message`` signals reach the bar."""
+        self.tabs.addTab(widget, title)
+        if reporter is not None:
+            reporter.error.connect(self.show_error)
+            reporter.message.connect(self.show_message)
+
     def show_error(self, text: str) -> None:
-        self._messages.append(text)
-        self._showing_error = True
-        self._info_timer.stop()
-        self.message_bar.setStyleSheet(_ERROR_STYLE)
-        self.message_bar.setText(f"⚠ {text}")
-        self.message_bar.setToolTip(text)
+        self.messages.show_error(text)
 
     def show_message(self, text: str) -> None:
-        self._messages.append(text)
-        if self._showing_error:
-            return  # an error stays until dismissed or a new run starts
-        self.message_bar.setStyleSheet(_INFO_STYLE)
-        self.message_bar.setText(text)
-        self.message_bar.setToolTip(text)
-        self._info_timer.start()
+        self.messages.show_message(text)
 
     def error_text(self) -> str:
         """The error on show, or '' when none is."""
-        return self.message_bar.toolTip() if self._showing_error else ""
+        return self.messages.error()
 
     def clear_message(self) -> None:
-        self._showing_error = False
-        self._info_timer.stop()
-        self.message_bar.setStyleSheet(_INFO_STYLE)
-        self.message_bar.setText(" ")
-        self.message_bar.setToolTip("")
+        self.messages.clear()
 
-    def _expire_info(self) -> None:
-        if not self._showing_error:
-            self.clear_message()
+    def last_message(self) -> str:
+        return self.messages.history[-1] if self.messages.history else ""
 
     def _safe(self, intent, *args) -> None:
         try:
@@ -330,7 +302,7 @@ class MainWindow(QMainWindow):
             return
         self.settings.setValue("geometry", self.saveGeometry())
         self._poll_timer.stop()
-        self._info_timer.stop()
+        self.messages.stop()
         self.coordinator.stop()
         self.binder.close()
         self.autosave.close()

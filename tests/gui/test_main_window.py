@@ -90,7 +90,7 @@ def test_dropping_a_corrupt_image_shows_a_message_and_keeps_the_input(window, qt
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(200)))
     drop_file(window, corrupt)
     assert "photo.png" in window.last_message()
-    assert "photo.png" in window.error_text() and window.message_bar.isVisible()
+    assert "photo.png" in window.error_text() and window.messages.isVisible()
     np.testing.assert_array_equal(window.state.session.input, input_before)
     np.testing.assert_allclose(window.current_probabilities(), probabilities)
     QTest.keyClick(window, Qt.Key.Key_Right)  # still working
@@ -126,7 +126,7 @@ def test_an_error_escaping_a_slot_reaches_the_user(window):
         raise RuntimeError("boom")
     except RuntimeError as exc:
         report(type(exc), exc, exc.__traceback__)
-    assert "unexpected RuntimeError: boom" in window.message_bar.text()
+    assert "unexpected RuntimeError: boom" in window.error_text()
 
 
 def test_confusion_matrix_of_the_bundled_model_lets_the_user_browse_its_mistakes(window, qtbot):

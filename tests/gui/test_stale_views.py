@@ -41,7 +41,7 @@ def test_1_a_new_preset_after_a_finished_run_trains_without_a_size_mismatch(wind
     wait_for_steps(window, qtbot)
     click(window, "stopButton")
     assert window.state.session.architecture == parse(PRESETS["tinyvgg"])
-    assert window.error_text() == "" and not any("size mismatch" in m for m in window._messages)
+    assert window.error_text() == "" and not any("size mismatch" in m for m in window.messages.history)
 
 
 @pytest.mark.slow

@@ -1,0 +1,67 @@
+"""One line at the bottom of the window for what the user should read: errors stay until dismissed or
+until a new run starts; other messages fade after a few seconds. Its height never changes."""
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, QTimer
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
+
+INFO_SHOWN_MS = 8000
+_ERROR_STYLE = "background:#fde2e1;color:#8a1c1c;padding:2px 6px;border-radius:3px;"
+_INFO_STYLE = "color:#333;padding:2px 6px;"
+
+
+class MessageBar(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.label = QLabel(" ")
+        self.label.setObjectName("messageBar")
+        self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        dismiss = QToolButton()
+        dismiss.setObjectName("dismissMessage")
+        dismiss.setText("✕")
+        dismiss.setToolTip("Dismiss the message")
+        dismiss.clicked.connect(self.clear)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.label, 1)
+        layout.addWidget(dismiss)
+        self._timer = QTimer(self)
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(INFO_SHOWN_MS)
+        self._timer.timeout.connect(self._expire)
+        self._error = ""
+        self.history: list[str] = []  # everything shown, newest last
+
+    def show_error(self, text: str) -> None:
+        self.history.append(text)
+        self._error = text
+        self._timer.stop()
+        self._show(f"⚠ {text}", text, _ERROR_STYLE)
+
+    def show_message(self, text: str) -> None:
+        self.history.append(text)
+        if self._error:
+            return  # an error stays until dismissed or a new run starts
+        self._show(text, text, _INFO_STYLE)
+        self._timer.start()
+
+    def error(self) -> str:
+        """The error on show, or '' when none is."""
+        return self._error
+
+    def clear(self) -> None:
+        self._error = ""
+        self._timer.stop()
+        self._show(" ", "", _INFO_STYLE)
+
+    def stop(self) -> None:
+        self._timer.stop()
+
+    def _expire(self) -> None:
+        if not self._error:
+            self.clear()
+
+    def _show(self, text: str, tooltip: str, style: str) -> None:
+        self.label.setStyleSheet(style)
+        self.label.setText(text)
+        self.label.setToolTip(tooltip)
