@@ -524,7 +524,8 @@ def _walk(architecture: Architecture, positions: list[int | None] | None = None)
         total += params
         if total > MAX_PARAMETERS:
             raise fail(f"the model would have {total:,} parameters, more than the {MAX_PARAMETERS:,} limit")
-        activations += values
+        if spec.kind != "flatten":  # a view of its input: no memory of its own
+            activations += values
         needed = (total + activations) * BYTES_PER_VALUE
         if needed > budget:
             raise fail(
@@ -631,7 +632,8 @@ def check_batch_size(arch: Architecture | str, batch_size: int, train_size: int 
                 f"batches of at least 2 images{last}",
                 layer=step.spec.name,
             )
-    values = sum(_values(step.info.output_shape) for step in steps) + _values(architecture.input_shape)
+    values = sum(_values(step.info.output_shape) for step in steps if step.spec.kind != "flatten")
+    values += _values(architecture.input_shape)
     parameters = sum(step.info.params for step in steps)
     # The forward keeps every activation for the backward pass, which makes as many gradients.
     needed = 2 * values * batch_size * BYTES_PER_VALUE + parameters * TRAINING_BYTES_PER_PARAMETER

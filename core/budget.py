@@ -12,7 +12,7 @@ import os
 import re
 
 BUDGET_ENV = "CONVSCOPE_MEMORY_BUDGET"
-BUDGET_FRACTION = 1 / 3
+BUDGET_DIVISOR = 3  # a third of the RAM
 FALLBACK_MEMORY = 8 * 2**30
 """Assumed machine memory where the OS does not say (non-POSIX)."""
 
@@ -53,7 +53,7 @@ def memory_budget() -> int:
             return max(_MIN_BUDGET, parse_size(override))
         except BudgetError:
             pass
-    return max(_MIN_BUDGET, int(physical_memory() * BUDGET_FRACTION))
+    return max(_MIN_BUDGET, physical_memory() // BUDGET_DIVISOR)
 
 
 def format_bytes(count: float) -> str:
