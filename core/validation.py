@@ -22,8 +22,8 @@ MAX_PICKLE_BYTES = 64 * 2**20
 """The pickled part of a checkpoint (text, lists, numbers; tensors live in their own records)."""
 MAX_RECORDS = 100_000
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
-INTEGER_DTYPES = (torch.int64,)
-"""Integer tensors are accepted only where the model has one (BatchNorm's num_batches_tracked)."""
+"""Weights may be stored at any float width; integer tensors only where the model has one of that type
+(BatchNorm's num_batches_tracked)."""
 
 
 class CheckpointError(ValueError):
@@ -69,11 +69,12 @@ def check_archive(path: str | Path, name: str | None = None, budget: int | None 
         raise CheckpointError(f"{name}: " + over_budget("loading its weights", declared, limit))
 
 
-def check_tensor(name: str, tensor: object, integer: bool = False) -> None:
+def check_tensor(name: str, tensor: object, dtype: torch.dtype | None = None) -> None:
     """A dense, strided, CPU, real tensor whose storage holds its values, all finite.
 
-    ``integer`` accepts int64 instead of floating point (a step counter). Nothing here copies the
-    tensor: a tensor claiming far more values than its storage holds is refused before anyone reads it.
+    Floating point of any width is accepted, or exactly ``dtype`` where that is not floating point (a
+    step counter's int64). Nothing here copies the tensor: a tensor claiming far more values than its
+    storage holds is refused before anyone reads it.
     """
     if not isinstance(tensor, torch.Tensor):
         raise CheckpointError(f"{name} is {_kind_of(tensor)}, not a tensor")
@@ -86,13 +87,13 @@ def check_tensor(name: str, tensor: object, integer: bool = False) -> None:
     if tensor.device.type != "cpu":
         raise CheckpointError(f"{name} is on the {tensor.device} device, not the CPU")
     if tensor.is_quantized:
-        raise CheckpointError(f"{name} is a quantized tensor ({str(tensor.dtype).removeprefix('torch.')})")
+        raise CheckpointError(f"{name} is a quantized tensor ({_dtype_name(tensor.dtype)})")
     if tensor.is_complex():
         raise CheckpointError(f"{name} is a complex tensor")
-    allowed = INTEGER_DTYPES if integer else FLOAT_DTYPES
-    if tensor.dtype not in allowed:
-        wanted = "64-bit integers" if integer else "floating-point numbers"
-        raise CheckpointError(f"{name} holds {str(tensor.dtype).removeprefix('torch.')}, not {wanted}")
+    integer = dtype is not None and not dtype.is_floating_point
+    if tensor.dtype not in ((dtype,) if integer else FLOAT_DTYPES):
+        wanted = _dtype_name(dtype) if integer else "floating-point numbers"
+        raise CheckpointError(f"{name} holds {_dtype_name(tensor.dtype)}, not {wanted}")
     _check_storage(name, tensor)
     if not integer and tensor.numel():
         finite = torch.isfinite(tensor)
@@ -131,8 +132,7 @@ def check_state_dict(
     for key in names:
         tensor = state[key]
         want = expected[key] if expected is not None else None
-        integer = want is not None and not want.dtype.is_floating_point
-        check_tensor(f"{source}: {_short(key)}", tensor, integer=integer)
+        check_tensor(f"{source}: {_short(key)}", tensor, None if want is None else want.dtype)
         if want is not None and tuple(tensor.shape) != tuple(want.shape):
             raise CheckpointError(
                 f"{source} does not fit this architecture: {key} has shape {tuple(tensor.shape)}, "
@@ -186,6 +186,10 @@ def _check_storage(name: str, tensor: torch.Tensor) -> None:
         )
     if extent * itemsize > nbytes:
         raise CheckpointError(f"{name} reaches past the end of its storage")
+
+
+def _dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _kind_of(value: object) -> str:
