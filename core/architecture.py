@@ -632,17 +632,32 @@ def check_batch_size(arch: Architecture | str, batch_size: int, train_size: int 
                 f"batches of at least 2 images{last}",
                 layer=step.spec.name,
             )
+    per_image, fixed = _batch_memory(architecture, steps, training=True)
+    budget = memory_budget()
+    needed = per_image * batch_size + fixed
+    if needed > budget:
+        room = max_batch_size(architecture, training=True)
+        hint = f"; use a batch size of at most {room:,}" if room >= 1 else ""
+        raise ArchitectureError(over_budget(f"training in batches of {batch_size:,}", needed, budget) + hint)
+
+
+def max_batch_size(arch: Architecture | str, training: bool) -> int:
+    """The largest batch whose activations (and, training, gradients and optimizer state) fit the
+    memory budget; 0 when not even one image does."""
+    architecture = parse(arch) if isinstance(arch, str) else arch
+    per_image, fixed = _batch_memory(architecture, _walk(architecture), training)
+    return max(0, (memory_budget() - fixed) // per_image)
+
+
+def _batch_memory(architecture: Architecture, steps: list[_Step], training: bool) -> tuple[int, int]:
+    """(bytes per image in a batch, bytes whatever the batch): every activation is counted, as a
+    training forward keeps them all for the backward pass, which makes as many gradients."""
     values = sum(_values(step.info.output_shape) for step in steps if step.spec.kind != "flatten")
     values += _values(architecture.input_shape)
     parameters = sum(step.info.params for step in steps)
-    # The forward keeps every activation for the backward pass, which makes as many gradients.
-    needed = 2 * values * batch_size * BYTES_PER_VALUE + parameters * TRAINING_BYTES_PER_PARAMETER
-    budget = memory_budget()
-    if needed > budget:
-        per_image = 2 * values * BYTES_PER_VALUE
-        room = (budget - parameters * TRAINING_BYTES_PER_PARAMETER) // per_image
-        hint = f"; use a batch size of at most {room:,}" if room >= 1 else ""
-        raise ArchitectureError(over_budget(f"training in batches of {batch_size:,}", needed, budget) + hint)
+    if training:
+        return 2 * values * BYTES_PER_VALUE, parameters * TRAINING_BYTES_PER_PARAMETER
+    return values * BYTES_PER_VALUE, parameters * BYTES_PER_VALUE
 
 
 def _values(shape: tuple[int, ...]) -> int:
