@@ -26,6 +26,8 @@ from core.validation import (
     check_state_dict,
     check_tensor,
     check_text,
+    describe,
+    printable,
 )
 
 __all__ = ["FORMAT", "VERSION", "Checkpoint", "CheckpointError", "expected_state", "load_checkpoint", "save_checkpoint"]
@@ -81,7 +83,7 @@ def save_checkpoint(path: str | os.PathLike, checkpoint: Checkpoint) -> None:
 def load_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Read and validate a checkpoint; any problem is a CheckpointError of one line naming it."""
     path = Path(path)
-    name = _printable(path.name)
+    name = printable(path.name, limit=120)
     try:
         if path.is_dir():
             raise CheckpointError(f"{name} is a folder, not a checkpoint file")
@@ -113,7 +115,7 @@ def _from_payload(payload: object, name: str) -> Checkpoint:
         raise CheckpointError(f"{name} is not a Convscope checkpoint (it was made by another program)")
     version = payload.get("version")
     if version != VERSION or isinstance(version, bool):
-        raise CheckpointError(f"{name} is a Convscope checkpoint of version {_printable(repr(version))}, expected {VERSION}")
+        raise CheckpointError(f"{name} is a Convscope checkpoint of version {printable(repr(version))}, expected {VERSION}")
     for key in ("architecture", "state", "classes", "normalization"):
         if key not in payload:
             raise CheckpointError(f"{name} is missing its {key}")
@@ -144,7 +146,7 @@ def _from_payload(payload: object, name: str) -> Checkpoint:
 
 def _classes(value: object, expected: int, name: str) -> tuple[str, ...]:
     if not isinstance(value, (list, tuple)):
-        raise CheckpointError(f"{name}: the class names are {_kind(value)}, not a list of text")
+        raise CheckpointError(f"{name}: the class names are {describe(value)}, not a list of text")
     if len(value) != expected:
         raise CheckpointError(f"{name} names {len(value):,} classes but its last layer has {expected} outputs")
     return tuple(check_text(f"{name}: class name {index}", c, MAX_CLASS_NAME_CHARS) for index, c in enumerate(value))
@@ -152,7 +154,7 @@ def _classes(value: object, expected: int, name: str) -> tuple[str, ...]:
 
 def _normalization(value: object, channels: int, name: str) -> Normalization:
     if not isinstance(value, dict) or "mean" not in value or "std" not in value:
-        raise CheckpointError(f"{name}: the normalisation is {_kind(value)}, not a mean and a std per channel")
+        raise CheckpointError(f"{name}: the normalisation is {describe(value)}, not a mean and a std per channel")
     mean = check_numbers(f"{name}: the normalisation mean", value["mean"], 16)
     std = check_numbers(f"{name}: the normalisation std", value["std"], 16)
     for what, values in (("mean", mean), ("std", std)):
@@ -172,7 +174,7 @@ def _history(value: object, name: str) -> MetricsHistory:
     if value is None:
         return MetricsHistory()
     if not isinstance(value, dict):
-        raise CheckpointError(f"{name}: the metrics history is {_kind(value)}, not a table of lists")
+        raise CheckpointError(f"{name}: the metrics history is {describe(value)}, not a table of lists")
     columns = {
         key: check_numbers(f"{name}: history {key}", value.get(key, []), MAX_HISTORY_POINTS, integer)
         for key, integer in _HISTORY_FIELDS.items()
@@ -206,16 +208,16 @@ def _optimizer_state(value: object, architecture: Architecture, name: str) -> di
         indices.extend(check_numbers(f"{where} parameters", group["params"], len(shapes), integer=True))
         for key, setting in group.items():
             if key != "params" and not _plain(setting):
-                raise CheckpointError(f"{where}: the setting {_printable(str(key))} is {_kind(setting)}")
+                raise CheckpointError(f"{where}: the setting {printable(str(key))} is {describe(setting)}")
     if sorted(indices) != list(range(len(shapes))):
         raise CheckpointError(f"{where} is for {len(indices)} parameters; the model has {len(shapes)}")
     state: dict = {}
     for index, buffers in value["state"].items():
         if index not in indices or not isinstance(buffers, dict):
-            raise CheckpointError(f"{where} has an entry for an unknown parameter {_printable(repr(index))[:40]}")
+            raise CheckpointError(f"{where} has an entry for an unknown parameter {printable(repr(index))[:40]}")
         state[index] = {}
         for key, buffer in buffers.items():
-            label = f"{where}: {_printable(str(key))[:40]} of parameter {index}"
+            label = f"{where}: {printable(str(key))[:40]} of parameter {index}"
             if isinstance(buffer, torch.Tensor):
                 check_tensor(label, buffer)
                 if key in _OPTIMIZER_BUFFERS and tuple(buffer.shape) != shapes[index]:
@@ -224,7 +226,7 @@ def _optimizer_state(value: object, architecture: Architecture, name: str) -> di
                     raise CheckpointError(f"{label} has more values than its parameter")
                 buffer = buffer.detach().clone(memory_format=torch.contiguous_format)
             elif not _plain(buffer):
-                raise CheckpointError(f"{label} is {_kind(buffer)}")
+                raise CheckpointError(f"{label} is {describe(buffer)}")
             state[index][key] = buffer
     return {"state": state, "param_groups": [dict(group) for group in value["param_groups"]]}
 
@@ -233,10 +235,10 @@ def _config(value: object, name: str) -> dict:
     if value is None:
         return {}
     if not isinstance(value, dict) or len(value) > MAX_CONFIG_ENTRIES:
-        raise CheckpointError(f"{name}: the training settings are {_kind(value)}, not a short table")
+        raise CheckpointError(f"{name}: the training settings are {describe(value)}, not a short table")
     for key, setting in value.items():
         if not isinstance(key, str) or not _plain(setting):
-            raise CheckpointError(f"{name}: the training setting {_printable(repr(key))[:40]} is {_kind(setting)}")
+            raise CheckpointError(f"{name}: the training setting {printable(repr(key))[:40]} is {describe(setting)}")
     return dict(value)
 
 
@@ -258,16 +260,6 @@ def _numel(shape: tuple[int, ...]) -> int:
     for dimension in shape:
         count *= dimension
     return count
-
-
-def _kind(value: object) -> str:
-    if isinstance(value, torch.Tensor):
-        return "a tensor"
-    return "empty (None)" if value is None else f"a {type(value).__name__}"
-
-
-def _printable(text: str) -> str:
-    return "".join(c if c.isprintable() else "?" for c in text.encode("utf-8", "backslashreplace").decode("utf-8"))
 
 
 def _refusal(name: str, torch_message: str) -> str:

@@ -52,7 +52,7 @@ def check_archive(path: str | Path, name: str | None = None, budget: int | None 
     declared = 0
     for record in records:
         if record.compress_type != zipfile.ZIP_STORED:
-            raise CheckpointError(f"{name}: the record {_short(record.filename)} is compressed, which torch.save never does")
+            raise CheckpointError(f"{name}: the record {printable(record.filename)} is compressed, which torch.save never does")
         if record.filename.endswith("data.pkl") and record.file_size > MAX_PICKLE_BYTES:
             raise CheckpointError(
                 f"{name}: its pickled part declares {format_bytes(record.file_size)}, more than the "
@@ -77,7 +77,7 @@ def check_tensor(name: str, tensor: object, dtype: torch.dtype | None = None) ->
     storage holds is refused before anyone reads it.
     """
     if not isinstance(tensor, torch.Tensor):
-        raise CheckpointError(f"{name} is {_kind_of(tensor)}, not a tensor")
+        raise CheckpointError(f"{name} is {describe(tensor)}, not a tensor")
     if tensor.is_nested:
         raise CheckpointError(f"{name} is a nested tensor")
     if tensor.layout != torch.strided:
@@ -112,11 +112,11 @@ def check_state_dict(
     exactly the names, shapes and kinds of numbers the model has. Returns the state with each tensor
     copied into ordinary memory, so nothing refers to the file afterwards."""
     if not isinstance(state, Mapping):
-        raise CheckpointError(f"{source} has no weight tensors (its weights are {_kind_of(state)})")
+        raise CheckpointError(f"{source} has no weight tensors (its weights are {describe(state)})")
     names = list(state.keys())
     if not all(isinstance(key, str) for key in names):
         odd = next(key for key in names if not isinstance(key, str))
-        raise CheckpointError(f"{source}: a weight is named by {_kind_of(odd)}, not by text")
+        raise CheckpointError(f"{source}: a weight is named by {describe(odd)}, not by text")
     if expected is not None:
         missing = [key for key in expected if key not in state]
         extra = [key for key in names if key not in expected]
@@ -132,7 +132,7 @@ def check_state_dict(
     for key in names:
         tensor = state[key]
         want = expected[key] if expected is not None else None
-        check_tensor(f"{source}: {_short(key)}", tensor, None if want is None else want.dtype)
+        check_tensor(f"{source}: {printable(key)}", tensor, None if want is None else want.dtype)
         if want is not None and tuple(tensor.shape) != tuple(want.shape):
             raise CheckpointError(
                 f"{source} does not fit this architecture: {key} has shape {tuple(tensor.shape)}, "
@@ -145,14 +145,14 @@ def check_state_dict(
 def check_numbers(name: str, values: object, limit: int, integer: bool = False) -> list[float] | list[int]:
     """A list (or tuple) of at most ``limit`` finite plain numbers; tensors and text are refused."""
     if not isinstance(values, (list, tuple)):
-        raise CheckpointError(f"{name} is {_kind_of(values)}, not a list of numbers")
+        raise CheckpointError(f"{name} is {describe(values)}, not a list of numbers")
     if len(values) > limit:
         raise CheckpointError(f"{name} has {len(values):,} entries, more than the {limit:,} allowed")
     kinds = (int,) if integer else (int, float)
     for index, value in enumerate(values):
         if isinstance(value, bool) or not isinstance(value, kinds):
             wanted = "whole numbers" if integer else "numbers"
-            raise CheckpointError(f"{name}[{index}] is {_kind_of(value)}; expected {wanted}")
+            raise CheckpointError(f"{name}[{index}] is {describe(value)}; expected {wanted}")
         if not integer and not math.isfinite(value):
             raise CheckpointError(f"{name}[{index}] is {value}, not a finite number")
     return list(values)
@@ -160,7 +160,7 @@ def check_numbers(name: str, values: object, limit: int, integer: bool = False) 
 
 def check_text(name: str, value: object, limit: int) -> str:
     if not isinstance(value, str):
-        raise CheckpointError(f"{name} is {_kind_of(value)}, not text")
+        raise CheckpointError(f"{name} is {describe(value)}, not text")
     if len(value) > limit:
         raise CheckpointError(f"{name} is {len(value):,} characters long, more than the {limit:,} allowed")
     return value
@@ -192,7 +192,8 @@ def _dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
 
 
-def _kind_of(value: object) -> str:
+def describe(value: object) -> str:
+    """'a tensor', 'a list', 'empty (None)': what a field holds, for a message."""
     if isinstance(value, torch.Tensor):
         return "a tensor"
     if value is None:
@@ -202,12 +203,12 @@ def _kind_of(value: object) -> str:
 
 
 def _names(keys: list[str]) -> str:
-    shown = ", ".join(_short(key) for key in keys[:3])
+    shown = ", ".join(printable(key) for key in keys[:3])
     return shown + (f" and {len(keys) - 3} more" if len(keys) > 3 else "")
 
 
-def _short(text: str, limit: int = 60) -> str:
-    """Printable and short: odd characters escaped, long names cut."""
+def printable(text: str, limit: int = 60) -> str:
+    """Printable and short, for a message: odd characters (lone surrogates too) escaped, long text cut."""
     safe = text.encode("ascii", "backslashreplace").decode("ascii")
     safe = "".join(c if c.isprintable() else "?" for c in safe)
     return safe if len(safe) <= limit else safe[: limit - 3] + "..."
