@@ -12,7 +12,10 @@ import sys
 
 from _common import REPO, RESULT_PREFIX
 
-SCRIPTS = ("draw_latency.py", "live_training.py", "timer_lateness.py", "startup.py", "vgg_scale.py", "time_to_accuracy.py")
+SCRIPTS = (
+    "draw_latency.py", "live_training.py", "timer_lateness.py", "startup.py", "vgg_scale.py", "time_to_accuracy.py",
+    "large_image.py",
+)
 
 
 def main() -> int:
