@@ -209,7 +209,7 @@ class _Parser:
         if keyword not in _KIND_OF_KEYWORD:
             close = difflib.get_close_matches(keyword, [*_KIND_OF_KEYWORD, "INPUT"], n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            raise self._error(f"unknown layer {word.group()!r} at position {start + 1}{hint}")
+            raise self._error(f"unknown layer {_shown(word.group())!r} at position {start + 1}{hint}")
         self.pos = word.end()
         kind = _KIND_OF_KEYWORD[keyword]
         arguments = self._arguments()
@@ -263,7 +263,7 @@ class _Parser:
                 self.pos = word.end()
                 self._skip_space()
                 if self.pos == len(self.text) or self.text[self.pos] != "=":
-                    raise self._error(f"expected '=' after {word.group()!r} at position {self.pos + 1}")
+                    raise self._error(f"expected '=' after {_shown(word.group())!r} at position {self.pos + 1}")
                 self.pos += 1
                 self._skip_space()
                 key = word.group().lower()
@@ -331,12 +331,17 @@ class _Parser:
 
     def _token(self) -> str:
         match = _TOKEN.match(self.text, self.pos)
-        return match.group() if match else "end of text"
+        return _shown(match.group()) if match else "end of text"
 
     def _error(self, message: str, position: int | None = None) -> ArchitectureError:
         where = self.pos if position is None else position
         match = _TOKEN.match(self.text, where)
-        return ArchitectureError(message, token=match.group() if match else "", position=where + 1)
+        return ArchitectureError(message, token=_shown(match.group()) if match else "", position=where + 1)
+
+
+def _shown(token: str, limit: int = 40) -> str:
+    """A token as messages quote it: a pasted megabyte of letters is cut, not repeated back."""
+    return token if len(token) <= limit else token[: limit - 3] + "..."
 
 
 def _bind(

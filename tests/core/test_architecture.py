@@ -468,3 +468,10 @@ def test_a_batch_over_the_budget_is_refused_with_the_largest_that_fits(monkeypat
 def test_a_batch_size_that_is_not_a_positive_whole_number_is_refused(size):
     with pytest.raises(ArchitectureError, match="the batch size must be a whole number of at least 1"):
         check_batch_size(PRESETS["lenet"], size)
+
+
+@pytest.mark.parametrize("text", ["A" * 1_000_000, "CONV(8,3) -> " + "Q" * 100_000, "CONV(" + "k" * 100_000 + " 3)"])
+def test_a_pasted_megabyte_is_quoted_short(text):
+    with pytest.raises(ArchitectureError) as caught:
+        parse(text)
+    assert len(str(caught.value)) < 200 and len(caught.value.token) <= 40
