@@ -192,6 +192,8 @@ class SessionStore:
 def _read_settings(path: Path) -> tuple[dict, float]:
     field = SETTINGS_FILE
     try:
+        if not path.is_file():  # a folder or a pipe would fail or block when read
+            raise AutosaveError(field, "is missing or not a file")
         if path.stat().st_size > MAX_SETTINGS_BYTES:
             raise AutosaveError(field, f"is larger than {MAX_SETTINGS_BYTES:,} bytes")
         meta = json.loads(path.read_bytes())
@@ -263,6 +265,8 @@ def _read_input(path: Path, input_shape: tuple[int, int, int]) -> np.ndarray | N
     if not path.exists():
         return None
     field = INPUT_FILE
+    if not path.is_file():
+        raise AutosaveError(field, "is not a file")
     try:
         with path.open("rb") as stream:
             version = np.lib.format.read_magic(stream)

@@ -38,6 +38,8 @@ def check_archive(path: str | Path, name: str | None = None, budget: int | None 
     """
     path = Path(path)
     name = name or path.name
+    if not path.is_file():  # a folder fails, a pipe or a device would block or never end
+        raise CheckpointError(f"{name} is not a regular file")
     size = path.stat().st_size
     try:
         with zipfile.ZipFile(path) as archive:

@@ -257,3 +257,12 @@ def test_a_claimed_slot_moved_aside_keeps_its_lock(tmp_path):
     other.release()
     assert os.path.isdir(tmp_path / "1")
     assert torch.load(moved / "session.pt", weights_only=True)["format"] == "convscope-checkpoint"
+
+
+@pytest.mark.parametrize("name", ["session.json", "input.npy"])
+def test_a_pipe_in_place_of_a_file_is_refused_without_blocking(tmp_path, name):
+    store = saved_store(tmp_path)
+    (store.folder / name).unlink()
+    os.mkfifo(store.folder / name)
+    with pytest.raises(AutosaveError, match=f"the autosaved {name} is (missing or )?not a file"):
+        store.load()

@@ -1,3 +1,4 @@
+import os
 import sys
 
 import numpy as np
@@ -230,3 +231,9 @@ def test_weights_go_through_the_checkpoint_checks(model_file, tmp_path):
     torch.save(state, tmp_path / "sparse.pt")
     with pytest.raises(UserModelError, match="head.bias is a sparse tensor"):
         load_user_model(f"{model_file}:build", (3, 16, 16), tmp_path / "sparse.pt")
+
+
+def test_a_weights_pipe_is_refused_without_blocking(model_file, tmp_path):
+    os.mkfifo(tmp_path / "pipe.pt")
+    with pytest.raises(UserModelError, match="pipe.pt is not a regular file"):
+        load_user_model(f"{model_file}:build", (3, 16, 16), tmp_path / "pipe.pt")
