@@ -109,7 +109,8 @@ def _probe(model: nn.Module, factory_name: str, input_shape: tuple[int, int, int
         if used[0] > budget:
             raise _OverBudget(next(name for name, m in model.named_modules() if m is module) or "the model")
 
-    handles = [m.register_forward_hook(count) for m in model.modules()]
+    # Leaf layers, as the app keeps their outputs (a container's output is its last layer's, counted once).
+    handles = [m.register_forward_hook(count) for m in model.modules() if not any(m.children())]
     try:
         with torch.no_grad():
             output = model(torch.zeros(1, *input_shape))
