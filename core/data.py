@@ -68,6 +68,7 @@ class SkippedFile:
 
     path: str
     reason: str
+    folder: bool = False
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
@@ -115,9 +116,12 @@ class Dataset:
         if not self.skipped:
             return ""
         count = len(self.skipped)
+        folders = sum(item.folder for item in self.skipped)
+        noun = "folder" if folders == count else "file" if not folders else "file and folder"
+        plural = {"folder": "folders", "file": "files", "file and folder": "files and folders"}[noun] if count > 1 else noun
         first = "; ".join(f"{item.path} ({item.reason})" for item in self.skipped[:shown])
         more = f"; and {count - shown} more" if count > shown else ""
-        return f"{self.name}: skipped {count} file{'s' if count > 1 else ''} that could not be read: {first}{more}"
+        return f"{self.name}: skipped {count} {plural}: {first}{more}"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -366,7 +370,7 @@ def _image_files(root: Path, class_folder: Path, skipped: list[SkippedFile]) -> 
         try:
             entries = list(os.scandir(folder))
         except OSError as error:
-            skipped.append(SkippedFile(_relative(root, folder), f"cannot list the folder ({error.strerror or error})"))
+            skipped.append(SkippedFile(_relative(root, folder), f"cannot list it ({error.strerror or error})", folder=True))
             continue
         for entry in entries:
             if entry.name.startswith("."):
@@ -378,12 +382,16 @@ def _image_files(root: Path, class_folder: Path, skipped: list[SkippedFile]) -> 
                 continue
             if is_folder:
                 if depth + 1 > MAX_FOLDER_DEPTH:
-                    skipped.append(SkippedFile(_relative(root, Path(entry.path)), f"more than {MAX_FOLDER_DEPTH} folders deep; not searched"))
+                    skipped.append(
+                        SkippedFile(_relative(root, Path(entry.path)), f"more than {MAX_FOLDER_DEPTH} deep; not searched", True)
+                    )
                 else:
                     stack.append((Path(entry.path), depth + 1))
             elif is_file and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
                 if len(found) >= MAX_FOLDER_FILES:
-                    skipped.append(SkippedFile(_relative(root, folder), f"more than {MAX_FOLDER_FILES:,} images; the rest not read"))
+                    skipped.append(
+                        SkippedFile(_relative(root, folder), f"past {MAX_FOLDER_FILES:,} images; the rest not read", True)
+                    )
                     return sorted(found)
                 found.append(Path(entry.path))
     return sorted(found)

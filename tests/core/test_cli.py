@@ -133,7 +133,7 @@ HOSTILE = {
         "lenet_mnist.pt: the normalisation mean has 3 channels, the model takes 1"),
     "classes the model does not know": (2, ["evaluate", "--checkpoint", "{letters.pt}", "mnist-test"],
                                         "has classes the model does not know: 0, 1, 2, 3, 4"),
-    "skipped files are reported": (0, ["evaluate", "{digits}"], "skipped 1 file that could not be read: 7/broken.png"),
+    "skipped files are reported": (0, ["evaluate", "{digits}"], "skipped 1 file: 7/broken.png (not a readable image"),
     "a file that is not a folder": (2, ["evaluate", "{net.py}"], "is neither 'mnist-test' nor an image folder"),
     "huge input shape": (2, ["--model", "{net.py}:pair", "--input-shape", "1x40000x40000"],
                          "input shape 1x40000x40000 has 1,600,000,000 values"),

@@ -328,7 +328,8 @@ def test_a_class_folder_nested_1200_levels_deep_is_no_recursion_error(tmp_path):
     finally:
         remove_nested(root / "square")
     assert len(dataset) == 4
-    assert [item.reason for item in dataset.skipped] == ["more than 32 folders deep; not searched"]
+    assert [(item.reason, item.folder) for item in dataset.skipped] == [("more than 32 deep; not searched", True)]
+    assert dataset.skipped_summary().startswith("shapes: skipped 1 folder: square/d/d/d")
     assert dataset.skipped[0].path == "square/" + "/".join(["d"] * 33)
 
 
@@ -353,7 +354,7 @@ def test_skipped_files_are_summarised_with_names_and_reasons(tmp_path):
     dataset = load_image_folder(root, (1, 16, 16))
     assert len(dataset.skipped) == 6
     summary = dataset.skipped_summary()
-    assert summary.startswith("shapes: skipped 6 files that could not be read: cross/broken0.png (not a readable image")
+    assert summary.startswith("shapes: skipped 6 files: cross/broken0.png (not a readable image")
     assert "cross/broken1.png (" in summary and "cross/broken3.png" not in summary
     assert summary.endswith("; and 3 more") and "\n" not in summary
     assert load_image_folder(shapes_folder(tmp_path / "clean", per_class=2), (1, 16, 16)).skipped_summary() == ""
