@@ -21,12 +21,32 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def check_window_args(args: argparse.Namespace) -> str | None:
+    """The window's arguments checked before any window exists: the problem in one line, or None."""
+    if args.model and args.checkpoint:
+        return "--model and --checkpoint cannot be used together: a checkpoint carries its own model"
+    if args.weights and not args.model:
+        return "--weights loads weights into --model FILE.py:FUNCTION; give --model too"
+    if args.model:
+        from core.user_model import UserModelError, parse_shape
+
+        try:
+            parse_shape(args.input_shape)
+        except UserModelError as exc:
+            return str(exc)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command:
         from core.cli import run
 
         return run(args)
+    problem = check_window_args(args)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     import torch  # noqa: F401  (torch must be imported before the QApplication exists)
 
     from gui.app import run_app

@@ -14,7 +14,7 @@ from _common import REPO, RESULT_PREFIX
 
 SCRIPTS = (
     "draw_latency.py", "live_training.py", "timer_lateness.py", "startup.py", "vgg_scale.py", "time_to_accuracy.py",
-    "top_examples.py", "feature_visualization.py",
+    "top_examples.py", "feature_visualization.py", "large_image.py",
 )
 
 

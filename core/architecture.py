@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from torch import nn
 
+from core.budget import format_bytes, memory_budget, over_budget
 from core.receptive_field import ReceptiveField, rf_step
 
 PRESETS: dict[str, str] = {
@@ -29,6 +30,11 @@ MAX_PARAMETERS = 200_000_000
 MAX_VALUES_PER_LAYER = 20_000_000  # one layer's output for one image; keeps a forward pass in memory
 MAX_LAYERS = 500
 MAX_NESTING = 20
+MAX_WINDOW = 1_000_000
+"""Largest kernel, stride, padding or dilation: torch keeps them as 32-bit ints and overflows past 2**31."""
+BYTES_PER_VALUE = 4  # float32
+TRAINING_BYTES_PER_PARAMETER = 4 * BYTES_PER_VALUE
+"""Weights, gradients and an optimizer's two moments (Adam) while training."""
 
 
 class ArchitectureError(ValueError):
@@ -203,7 +209,7 @@ class _Parser:
         if keyword not in _KIND_OF_KEYWORD:
             close = difflib.get_close_matches(keyword, [*_KIND_OF_KEYWORD, "INPUT"], n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            raise self._error(f"unknown layer {word.group()!r} at position {start + 1}{hint}")
+            raise self._error(f"unknown layer {_shown(word.group())!r} at position {start + 1}{hint}")
         self.pos = word.end()
         kind = _KIND_OF_KEYWORD[keyword]
         arguments = self._arguments()
@@ -257,7 +263,7 @@ class _Parser:
                 self.pos = word.end()
                 self._skip_space()
                 if self.pos == len(self.text) or self.text[self.pos] != "=":
-                    raise self._error(f"expected '=' after {word.group()!r} at position {self.pos + 1}")
+                    raise self._error(f"expected '=' after {_shown(word.group())!r} at position {self.pos + 1}")
                 self.pos += 1
                 self._skip_space()
                 key = word.group().lower()
@@ -325,12 +331,17 @@ class _Parser:
 
     def _token(self) -> str:
         match = _TOKEN.match(self.text, self.pos)
-        return match.group() if match else "end of text"
+        return _shown(match.group()) if match else "end of text"
 
     def _error(self, message: str, position: int | None = None) -> ArchitectureError:
         where = self.pos if position is None else position
         match = _TOKEN.match(self.text, where)
-        return ArchitectureError(message, token=match.group() if match else "", position=where + 1)
+        return ArchitectureError(message, token=_shown(match.group()) if match else "", position=where + 1)
+
+
+def _shown(token: str, limit: int = 40) -> str:
+    """A token as messages quote it: a pasted megabyte of letters is cut, not repeated back."""
+    return token if len(token) <= limit else token[: limit - 3] + "..."
 
 
 def _bind(
@@ -420,8 +431,10 @@ def _checked_shape(shape: tuple[int, int, int], position: int | None = None) -> 
             f"INPUT sizes must be at least 1, got {channels}x{height}x{width}", token="INPUT", position=position
         )
     if channels * height * width > MAX_VALUES_PER_LAYER:
+        values = channels * height * width
         raise ArchitectureError(
-            f"the {channels}x{height}x{width} input has more than {MAX_VALUES_PER_LAYER:,} values",
+            f"the {channels}x{height}x{width} input has {values:,} values ({format_bytes(values * BYTES_PER_VALUE)}), "
+            f"more than the {MAX_VALUES_PER_LAYER:,} allowed",
             token="INPUT",
             position=position,
         )
@@ -459,6 +472,10 @@ def _layer_text(spec: LayerSpec) -> str:
     return f"{schema.keyword}({','.join(parts)})" if parts else schema.keyword
 
 
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
 def _number_text(value: float | int) -> str:
     return repr(float(value)) if isinstance(value, float) else str(value)
 
@@ -478,6 +495,8 @@ def _walk(architecture: Architecture, positions: list[int | None] | None = None)
     shape: tuple[int, ...] = (channels, height, width)
     size, jump, start = 1, 1, 0
     total = 0
+    activations = channels * height * width
+    budget = memory_budget()
     names: set[str] = set()
     steps: list[_Step] = []
     for index, spec in enumerate(architecture.layers):
@@ -499,14 +518,28 @@ def _walk(architecture: Architecture, positions: list[int | None] | None = None)
             size, jump, start = rf_step(size, jump, start, *window)
         elif len(out_shape) == 1:
             size, jump, start = max(height, width), 0, 0
-        values = 1
-        for dimension in out_shape:
-            values *= dimension
+        values = _values(out_shape)
         if values > MAX_VALUES_PER_LAYER:
-            raise fail(f"its output would have {values:,} values, more than the {MAX_VALUES_PER_LAYER:,} allowed")
+            raise fail(
+                f"{_layer_text(spec) if spec.kind in _SCHEMAS else spec.kind} on {_shape_text(shape)} gives "
+                + (f"{_shape_text(out_shape)} = " if len(out_shape) > 1 else "")
+                + f"{values:,} values ({format_bytes(values * BYTES_PER_VALUE)}) per image, "
+                f"more than the {MAX_VALUES_PER_LAYER:,} a layer may have"
+            )
         total += params
         if total > MAX_PARAMETERS:
             raise fail(f"the model would have {total:,} parameters, more than the {MAX_PARAMETERS:,} limit")
+        if spec.kind != "flatten":  # a view of its input: no memory of its own
+            activations += values
+        needed = (total + activations) * BYTES_PER_VALUE
+        if needed > budget:
+            raise fail(
+                over_budget(
+                    f"the model up to here ({total:,} parameters and {activations:,} activation values per image)",
+                    needed,
+                    budget,
+                )
+            )
         spatial = len(out_shape) == 3
         rf = ReceptiveField(
             spec.name, spec.kind, out_shape, size if spatial else height, jump, start,
@@ -543,6 +576,9 @@ def _layer_shape(
                 raise fail(f"{key} must be at least {least}, got {value}")
         if padding < 0:
             raise fail(f"padding cannot be negative, got {padding}")
+        for key, value in (("kernel", kernel), ("stride", stride), ("padding", padding), ("dilation", dilation)):
+            if value > MAX_WINDOW:
+                raise fail(f"{key} {value:,} is more than the {MAX_WINDOW:,} torch can take")
         if spec.kind != "conv" and 2 * padding > kernel:
             raise fail(f"padding {padding} is more than half the {kernel}x{kernel} pooling window (torch refuses it)")
         span = dilation * (kernel - 1) + 1
@@ -575,6 +611,70 @@ def _layer_shape(
     if spec.kind == "bn":
         return shape, 2 * shape[0], None
     return shape, 0, None
+
+
+def check_batch_size(arch: Architecture | str, batch_size: int, train_size: int | None = None) -> None:
+    """Refuse a batch size this architecture cannot train with, before any tensor exists.
+
+    Batch norm on one value per channel (after an FC, or on 1x1 maps) normalises over the batch, so
+    torch refuses a batch of one in training; ``train_size`` also catches a last batch of one. And a
+    batch's activations (kept for the backward pass) plus the weights' training state must fit the
+    memory budget.
+    """
+    architecture = parse(arch) if isinstance(arch, str) else arch
+    steps = _walk(architecture)
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ArchitectureError(f"the batch size must be a whole number of at least 1, got {batch_size!r}")
+    smallest = batch_size
+    if train_size is not None and train_size > 0:
+        smallest = min(batch_size, train_size)
+        if train_size > batch_size and train_size % batch_size:
+            smallest = min(smallest, train_size % batch_size)
+    for step in steps:
+        per_channel = 1
+        for dimension in step.input_shape[1:]:
+            per_channel *= dimension
+        if step.spec.kind == "bn" and per_channel == 1 and smallest < 2:
+            where = "after a fully connected layer" if len(step.input_shape) == 1 else "on 1x1 feature maps"
+            last = "" if smallest == batch_size else f" (the last batch of {train_size} examples in batches of {batch_size} holds 1)"
+            raise ArchitectureError(
+                f"{step.spec.name}: batch norm {where} normalises each value over the batch, so training needs "
+                f"batches of at least 2 images{last}",
+                layer=step.spec.name,
+            )
+    per_image, fixed = _batch_memory(architecture, steps, training=True)
+    budget = memory_budget()
+    needed = per_image * batch_size + fixed
+    if needed > budget:
+        room = max_batch_size(architecture, training=True)
+        hint = f"; use a batch size of at most {room:,}" if room >= 1 else ""
+        raise ArchitectureError(over_budget(f"training in batches of {batch_size:,}", needed, budget) + hint)
+
+
+def max_batch_size(arch: Architecture | str, training: bool) -> int:
+    """The largest batch whose activations (and, training, gradients and optimizer state) fit the
+    memory budget; 0 when not even one image does."""
+    architecture = parse(arch) if isinstance(arch, str) else arch
+    per_image, fixed = _batch_memory(architecture, _walk(architecture), training)
+    return max(0, (memory_budget() - fixed) // per_image)
+
+
+def _batch_memory(architecture: Architecture, steps: list[_Step], training: bool) -> tuple[int, int]:
+    """(bytes per image in a batch, bytes whatever the batch): every activation is counted, as a
+    training forward keeps them all for the backward pass, which makes as many gradients."""
+    values = sum(_values(step.info.output_shape) for step in steps if step.spec.kind != "flatten")
+    values += _values(architecture.input_shape)
+    parameters = sum(step.info.params for step in steps)
+    if training:
+        return 2 * values * BYTES_PER_VALUE, parameters * TRAINING_BYTES_PER_PARAMETER
+    return values * BYTES_PER_VALUE, parameters * BYTES_PER_VALUE
+
+
+def _values(shape: tuple[int, ...]) -> int:
+    count = 1
+    for dimension in shape:
+        count *= dimension
+    return count
 
 
 def layer_table(arch: Architecture | str) -> list[LayerInfo]:

@@ -13,10 +13,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.architecture import DEFAULT_PRESET, PRESETS, ArchitectureError, build_model, parse
+from core.architecture import DEFAULT_PRESET, PRESETS, ArchitectureError, build_model, max_batch_size, parse
 from core.assets import DEFAULT_CHECKPOINT
+from core.budget import format_bytes, memory_budget
 from core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
-from core.data import DataError, load_dataset, load_image_folder, load_mnist_subset
+from core.data import MNIST_SHAPE, DataError, load_dataset, load_image_folder, load_mnist_subset
 from core.device import describe, pick_device
 from core.run_status import RunStatus
 from core.runs import RunWriter, checkpoint_from, convscope_home, new_run_folder
@@ -106,6 +107,13 @@ def run(args: argparse.Namespace) -> int:
         return args.run(args) or 0
     except (CommandError, ArchitectureError, DataError, CheckpointError, ValueError, DivergedError) as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # a file or folder the system would not let us read
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        print("error: not enough memory for this", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
@@ -295,30 +303,48 @@ def _reason(exc: BaseException) -> str:
     return (getattr(exc, "strerror", None) or (lines[0] if lines else type(exc).__name__))[:200]
 
 
+EVALUATE_BATCH = 500
+
+
 def evaluate_command(args: argparse.Namespace) -> None:
+    """Accuracy and confusion matrix; every problem with the files is one line, found before evaluating."""
     checkpoint = checkpoint_from(args.checkpoint)
-    model = checkpoint.build()
+    shape = checkpoint.architecture.input_shape
     if args.data == "mnist-test":
-        dataset = load_mnist_subset("test")
+        # A model of another input size gets the digits the way `train --data mnist` gave them to it.
+        dataset = load_mnist_subset("test") if shape == MNIST_SHAPE else load_dataset("mnist", "test", shape)
     elif Path(args.data).is_dir():
-        dataset = load_image_folder(args.data, checkpoint.architecture.input_shape, checkpoint.normalization)
+        dataset = load_image_folder(args.data, shape, checkpoint.normalization)
     else:
         raise CommandError(f"{args.data} is neither 'mnist-test' nor an image folder")
-    class_index = _map_classes(dataset.classes, checkpoint.classes)
+    if dataset.input_shape != shape:
+        raise CommandError(
+            f"the model takes {_shape_text(shape)} inputs; {dataset.name} is {_shape_text(dataset.input_shape)}"
+        )
+    if dataset.skipped:
+        print(f"note: {dataset.skipped_summary()}", file=sys.stderr)
+    class_index = _map_classes(dataset.classes, checkpoint.classes, dataset.name)
     labels = class_index[dataset.labels]
-    _, predicted = evaluate(model, dataset)
+    batch = min(EVALUATE_BATCH, max_batch_size(checkpoint.architecture, training=False))
+    if batch < 1:
+        raise CommandError(f"the model does not fit the memory budget ({format_bytes(memory_budget())}) for one image")
+    _, predicted = evaluate(checkpoint.build(), dataset, batch)
     accuracy = float((predicted == labels).mean())
     correct = int((predicted == labels).sum())
     print(f"accuracy: {accuracy:.4f} ({correct}/{len(labels)})")
     print(format_confusion(confusion_matrix(labels, predicted, len(checkpoint.classes)), checkpoint.classes))
 
 
-def _map_classes(data_classes: tuple[str, ...], model_classes: tuple[str, ...]) -> np.ndarray:
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+def _map_classes(data_classes: tuple[str, ...], model_classes: tuple[str, ...], data_name: str) -> np.ndarray:
     unknown = [c for c in data_classes if c not in model_classes]
     if unknown:
         raise CommandError(
-            f"the folder has classes the model does not know: {', '.join(unknown[:5])} "
-            f"(the model's classes are {', '.join(model_classes)})"
+            f"{data_name} has classes the model does not know: {', '.join(unknown[:5])} "
+            f"(the model's classes are {', '.join(model_classes[:20])}{', ...' if len(model_classes) > 20 else ''})"
         )
     return np.array([model_classes.index(c) for c in data_classes], dtype=np.int64)
 

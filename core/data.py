@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from core.assets import MNIST_ASSET
+from core.budget import memory_budget, over_budget
 from core.image_io import ImageLoadError, load_image
 from core.preprocess import (
     MNIST_NORMALIZATION,
@@ -48,17 +49,37 @@ MNIST_MD5 = {
 _IDX_MAGIC = {"images": 0x00000803, "labels": 0x00000801}
 _IDX_PREFIX = {"train": "train", "test": "t10k"}
 _IDX_MAX_BYTES = 2**31
+_IDX_CHUNK = 16 * 2**20
+MAX_FOLDER_DEPTH = 32
+"""Subfolders of a class folder are searched this deep; deeper ones are reported as skipped."""
+MAX_FOLDER_FILES = 1_000_000
+SKIPPED_SHOWN = 3
+_BYTES_PER_MODEL_VALUE = 3 * 4
+"""float32, and a data set is held about three times while it is made (decoded, stacked, normalised)."""
 
 
 class DataError(ValueError):
     """A dataset could not be loaded or built; the message says which file or folder and why."""
 
 
+@dataclass(frozen=True)
+class SkippedFile:
+    """A file (or a folder too deep to search) left out of a data set, and why."""
+
+    path: str
+    reason: str
+    folder: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.path}: {self.reason}"
+
+
 @dataclass(frozen=True, eq=False)
 class Dataset:
     """Model-ready examples. The arrays are made read-only so cached datasets can be shared safely.
 
-    `skipped` lists, one message each, the files of an image folder that could not be read.
+    `skipped` lists the files of an image folder that could not be read, with the reason;
+    `skipped_summary()` says it in one line for the CLI and the window.
     """
 
     name: str
@@ -66,7 +87,7 @@ class Dataset:
     labels: np.ndarray
     classes: tuple[str, ...]
     normalization: Normalization
-    skipped: tuple[str, ...] = ()
+    skipped: tuple[SkippedFile, ...] = ()
 
     def __post_init__(self) -> None:
         if self.images.ndim != 4 or self.images.dtype != np.float32:
@@ -89,6 +110,18 @@ class Dataset:
 
     def __len__(self) -> int:
         return len(self.labels)
+
+    def skipped_summary(self, shown: int = SKIPPED_SHOWN) -> str:
+        """'' when nothing was skipped, else one line: the count and the first few files with the reason."""
+        if not self.skipped:
+            return ""
+        count = len(self.skipped)
+        folders = sum(item.folder for item in self.skipped)
+        noun = "folder" if folders == count else "file" if not folders else "file and folder"
+        plural = {"folder": "folders", "file": "files", "file and folder": "files and folders"}[noun] if count > 1 else noun
+        first = "; ".join(f"{item.path} ({item.reason})" for item in self.skipped[:shown])
+        more = f"; and {count - shown} more" if count > shown else ""
+        return f"{self.name}: skipped {count} {plural}: {first}{more}"
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -141,6 +174,7 @@ def make_xo(n: int = 1000, size: int = 9, seed: int = 0) -> Dataset:
         raise DataError(f"make_xo needs at least 2 images (one per class), got n={n!r}")
     if not isinstance(size, (int, np.integer)) or size < 5:
         raise DataError(f"make_xo needs images of at least 5x5 pixels, got size={size!r}")
+    _check_dataset_budget(f"{n:,} X/O images", n, (1, int(size), int(size)))
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(n) % 2).astype(np.int64)
     images = np.stack([_xo_image(int(label), int(size), rng) for label in labels])[:, np.newaxis]
@@ -231,6 +265,7 @@ def _mnist_subset_fitted(split: str, shape: tuple[int, int, int]) -> Dataset:
 
 def _fit_digits(pixels: np.ndarray, labels: np.ndarray, shape: tuple[int, int, int], name: str) -> Dataset:
     """Bring uint8 gray digits to another model input shape (e.g. 1x32x32 for LeNet-5, or RGB)."""
+    _check_dataset_budget(f"{name}: {len(pixels):,} images", len(pixels), shape)
     normalization = Normalization(MNIST_NORMALIZATION.mean * shape[0], MNIST_NORMALIZATION.std * shape[0])
     images = np.stack([image_to_input(digit / np.float32(255.0), shape, normalization) for digit in pixels])
     name = f"{name} as {shape[0]}x{shape[1]}x{shape[2]}"
@@ -280,31 +315,39 @@ def _xo_image(label: int, size: int, rng: np.random.Generator) -> np.ndarray:
 
 def _read_image_folder(
     folder: Path, shape: tuple[int, int, int]
-) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[str, ...]]:
+) -> tuple[np.ndarray, np.ndarray, tuple[str, ...], tuple[SkippedFile, ...]]:
     """Images in [0, 1] made to `shape` (not yet normalized), labels, class names and skipped files."""
     if not folder.exists():
         raise DataError(f"{folder}: folder not found")
     if not folder.is_dir():
         raise DataError(f"{folder}: not a folder (expected one subfolder of images per class)")
-    classes = tuple(
-        sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
-    )
+    try:
+        classes = tuple(
+            sorted(entry.name for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith("."))
+        )
+    except OSError as error:
+        raise DataError(f"{folder}: cannot list the folder ({error.strerror or error})") from error
     if not classes:
         raise DataError(f"{folder}: no class subfolders; put the images of each class in a subfolder named after it")
     if len(classes) < 2:
         raise DataError(f"{folder}: only one class ({classes[0]!r}); a classifier needs at least two class subfolders")
+    skipped: list[SkippedFile] = []
+    files_of = {name: _image_files(folder, folder / name, skipped) for name in classes}
+    count = sum(len(files) for files in files_of.values())
+    _check_dataset_budget(f"{folder}: its {count:,} images", count, shape)
     as_is = identity_normalization(shape[0])
+    # Decode no more pixels than the input needs (but enough for the MNIST recipe to crop the ink first).
+    max_pixels = max(512 * 512, 16 * shape[1] * shape[2])
     images: list[np.ndarray] = []
     labels: list[int] = []
-    skipped: list[str] = []
     for label, name in enumerate(classes):
-        files = _image_files(folder / name)
+        files = files_of[name]
         read_before = len(images)
         for file in files:
             try:
-                images.append(image_to_input(load_image(file), shape, as_is))
-            except ImageLoadError as error:
-                skipped.append(str(error))
+                images.append(image_to_input(load_image(file, max_pixels=max_pixels), shape, as_is))
+            except (ImageLoadError, ValueError) as error:
+                skipped.append(SkippedFile(_relative(folder, file), _reason(error, file)))
                 continue
             labels.append(label)
         if len(images) == read_before:
@@ -314,12 +357,67 @@ def _read_image_folder(
     return np.stack(images), np.asarray(labels, dtype=np.int64), classes, tuple(skipped)
 
 
-def _image_files(class_folder: Path) -> list[Path]:
-    return sorted(
-        file
-        for file in class_folder.rglob("*")
-        if file.suffix.lower() in IMAGE_SUFFIXES and not file.name.startswith(".") and file.is_file()
-    )
+def _image_files(root: Path, class_folder: Path, skipped: list[SkippedFile]) -> list[Path]:
+    """Image files anywhere under a class folder, walked with a stack (no recursion, however deep).
+
+    Symlinked folders are not followed (a link to a parent would loop forever); folders deeper than
+    MAX_FOLDER_DEPTH and files past MAX_FOLDER_FILES are reported in ``skipped``.
+    """
+    found: list[Path] = []
+    stack: list[tuple[Path, int]] = [(class_folder, 0)]
+    while stack:
+        folder, depth = stack.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError as error:
+            skipped.append(SkippedFile(_relative(root, folder), f"cannot list it ({error.strerror or error})", folder=True))
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            try:
+                is_folder = entry.is_dir(follow_symlinks=False)
+                is_file = not is_folder and entry.is_file()
+            except OSError:
+                continue
+            if is_folder:
+                if depth + 1 > MAX_FOLDER_DEPTH:
+                    skipped.append(
+                        SkippedFile(_relative(root, Path(entry.path)), f"more than {MAX_FOLDER_DEPTH} deep; not searched", True)
+                    )
+                else:
+                    stack.append((Path(entry.path), depth + 1))
+            elif is_file and Path(entry.name).suffix.lower() in IMAGE_SUFFIXES:
+                if len(found) >= MAX_FOLDER_FILES:
+                    skipped.append(
+                        SkippedFile(_relative(root, folder), f"past {MAX_FOLDER_FILES:,} images; the rest not read", True)
+                    )
+                    return sorted(found)
+                found.append(Path(entry.path))
+    return sorted(found)
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        text = str(path.relative_to(root))
+    except ValueError:
+        text = str(path)
+    return text if len(text) <= 120 else "..." + text[-117:]
+
+
+def _reason(error: Exception, file: Path) -> str:
+    """The error's message without the file name it starts with (the summary names the file itself)."""
+    message = str(error)
+    prefix = f"{file}: "
+    return message[len(prefix):] if message.startswith(prefix) else message
+
+
+def _check_dataset_budget(subject: str, count: int, shape: tuple[int, int, int]) -> None:
+    """Refuse a data set whose model-ready arrays would not fit the memory budget, before decoding it."""
+    channels, height, width = shape
+    needed = count * channels * height * width * _BYTES_PER_MODEL_VALUE
+    if needed > memory_budget():
+        raise DataError(over_budget(f"{subject} at {channels}x{height}x{width}", needed))
 
 
 def _image_folder_split(folder: Path, split: str, shape: tuple[int, int, int]) -> Dataset:
@@ -391,7 +489,11 @@ def _idx_dataset(folder: Path, split: str, pixels: np.ndarray, labels: np.ndarra
 
 
 def _read_idx(path: Path, kind: str) -> np.ndarray:
-    """Read a uint8 IDX file, checking the magic number and that the data length matches the header."""
+    """Read a uint8 IDX file, checking the magic number and that the data length matches the header.
+
+    The header's size is checked against the file size (or, gzipped, read no further than it) and the
+    memory budget before any data is read, so a header promising gigabytes costs nothing.
+    """
     opener = gzip.open if path.suffix == ".gz" else open
     try:
         with opener(path, "rb") as stream:
@@ -411,13 +513,30 @@ def _read_idx(path: Path, kind: str) -> np.ndarray:
             expected = int(np.prod(dims, dtype=np.int64))
             if expected > _IDX_MAX_BYTES:
                 raise DataError(f"{path}: header declares an implausible size {dims}")
-            data = stream.read(expected + 1)
+            if opener is open and path.stat().st_size < 4 + 4 * ndims + expected:
+                raise DataError(f"{path}: is truncated (header {dims} needs {expected} bytes)")
+            if kind == "images":
+                _check_dataset_budget(f"{path}: its {dims[0]:,} images", dims[0], (1, *dims[1:]))
+            data = _read_at_most(stream, expected + 1)
     except (OSError, EOFError, zlib.error) as error:
         raise DataError(f"{path}: cannot read file ({error})") from error
     if len(data) != expected:
         problem = "is truncated" if len(data) < expected else "has extra bytes after the data"
         raise DataError(f"{path}: {problem} (header {dims} needs {expected} bytes)")
     return np.frombuffer(data, dtype=np.uint8).reshape(dims)
+
+
+def _read_at_most(stream, limit: int) -> bytes:
+    """Read in chunks, so a gzip stream that inflates past the header's promise stops at ``limit``."""
+    chunks: list[bytes] = []
+    left = limit
+    while left > 0:
+        chunk = stream.read(min(left, _IDX_CHUNK))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
 
 
 def _md5(path: Path) -> str:

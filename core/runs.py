@@ -43,7 +43,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from core.architecture import DEFAULT_INPUT_SHAPE, Architecture, ArchitectureError, build_model, parse
-from core.checkpoint import Checkpoint, CheckpointError, check_weights_fit, load_checkpoint
+from core.checkpoint import Checkpoint, CheckpointError, load_checkpoint
+from core.validation import check_state_dict
 from core.preprocess import Normalization, identity_normalization
 from core.run_status import RunStatus
 from core.trainer import MetricsHistory
@@ -396,9 +397,10 @@ class Run:
         return load_user_model(self.architecture, self.input_shape)
 
     def check_fits(self, state: Mapping[str, torch.Tensor], model: nn.Module, step: int) -> None:
-        """RunError naming the first weight that does not fit ``model``."""
+        """RunError naming the first weight that does not fit ``model`` or cannot be used (NaN, a sparse
+        or zero-stride tensor...): the same validator as checkpoints."""
         try:
-            check_weights_fit(dict(state), model, f"the snapshot of step {step}")
+            check_state_dict(dict(state), model.state_dict(), f"the snapshot of step {step}")
         except CheckpointError as exc:
             raise RunError(f"{self.folder.name}: {exc}") from None
 

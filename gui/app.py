@@ -8,6 +8,7 @@ import traceback
 import torch
 from PySide6.QtWidgets import QApplication
 
+from core.budget import BudgetError
 from core.checkpoint import CheckpointError
 from core.model_session import ModelSession
 from core.preprocess import identity_normalization
@@ -46,7 +47,7 @@ def run_app(
     try:
         model = _user_session(*user_model) if user_model else None
         window = MainWindow(checkpoint, offer_restore=not screenshot and model is None, model=model)
-    except (CheckpointError, UserModelError) as exc:
+    except (CheckpointError, UserModelError, BudgetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     window.show()
@@ -58,7 +59,10 @@ def run_app(
 
 def _user_session(spec: str, shape_text: str, weights: str | None) -> ModelSession:
     shape = parse_shape(shape_text)
-    model = load_user_model(spec, shape, weights)
+    notes: list[str] = []
+    model = load_user_model(spec, shape, weights, notes)
+    for note in notes:
+        print(f"note: {note}", file=sys.stderr)
     with torch.no_grad():
         outputs = model(torch.zeros(1, *shape)).reshape(-1).numel()
     return ModelSession(model, shape, tuple(str(i) for i in range(outputs)), identity_normalization(shape[0]))

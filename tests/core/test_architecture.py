@@ -17,6 +17,7 @@ from core.architecture import (
     LayerSpec,
     architecture_of,
     build_model,
+    check_batch_size,
     layer_table,
     parse,
     to_text,
@@ -131,7 +132,7 @@ def test_presets_are_what_the_brief_describes():
         ("CONV(8,3,d=20) -> FC(2)", "conv1: a 3x3 filter with dilation 20 spans 41x41", "conv1", 1),
         ("DROPOUT(1.5) -> FC(2)", "dropout1: p is the fraction of units dropped", "dropout1", 1),
         ("FC(20000) -> FC(20000)", "fc2: the model would have", "fc2", 14),
-        ("CONV(8,3,p=100000) -> FC(2)", "conv1: its output would have", "conv1", 1),
+        ("CONV(8,3,p=100000) -> FC(2)", "conv1: CONV(8,3,p=100000) on 1x28x28 gives 8x200026x200026", "conv1", 1),
     ],
 )
 def test_impossible_layers_are_refused_by_name(text, message, layer, position):
@@ -164,7 +165,7 @@ def test_impossible_layers_are_refused_by_name(text, message, layer, position):
         ("RELU(3) -> FC(2)", "RELU takes no values", "3", 6),
         ("INPUT(1x28) -> FC(2)", "expected 'x' at position 11", ")", 11),
         ("INPUT(0x28x28) -> FC(2)", "INPUT sizes must be at least 1", "INPUT", 1),
-        ("  INPUT(9x9999x9999) -> FC(2)", "the 9x9999x9999 input has more than", "INPUT", 3),
+        ("  INPUT(9x9999x9999) -> FC(2)", "the 9x9999x9999 input has 899,820,009 values", "INPUT", 3),
         ("RELU -> INPUT(1x2x2) -> FC(1)", "INPUT must come first", "INPUT", 9),
         ("FC(123456789012345678) -> FC(2)", "the number at position 4 is too long", "123456789012345678", 4),
     ],
@@ -376,3 +377,99 @@ def test_fuzzed_fragments_parse_or_raise_architecture_errors():
 @given(st.text(alphabet=st.sampled_from(list("CONVPOLFRUInput()[]*->,=x0123456789.-e sdk\u2192")), max_size=40))
 def test_fuzzed_characters_parse_or_raise_architecture_errors(text):
     assert_parses_or_explains(text)
+
+
+# ----------------------------------------------------------------------------- hostile text (issue 13)
+
+
+@pytest.mark.parametrize("keyword", ["AVGPOOL", "POOL"])
+def test_a_pooling_stride_torch_cannot_hold_is_refused_not_an_overflow(keyword):
+    with pytest.raises(ArchitectureError, match=r"pool1: stride 999,999,999,999,999 is more than the 1,000,000"):
+        build_model(f"{keyword}(2, s=999999999999999) -> FC(10)")
+
+
+@pytest.mark.parametrize("key", ["k", "s", "p", "d"])
+def test_every_window_size_is_bounded_before_torch_sees_it(key):
+    with pytest.raises(ArchitectureError, match="is more than the 1,000,000 torch can take"):
+        parse(f"CONV(f=8,{key}=2147483648) -> FC(10)")
+
+
+@pytest.mark.parametrize("text", ["\ud800", "CONV(\ud800)", "CONV(8,3) -> \udcff -> FC(2)", "[CONV(8,3)]*\ud800"])
+def test_a_lone_surrogate_is_an_architecture_error_that_prints(text):
+    with pytest.raises(ArchitectureError) as caught:
+        parse(text)
+    str(caught.value).encode("utf-8")  # no UnicodeEncodeError when the CLI or the window shows it
+
+
+def test_a_200_million_parameter_model_is_refused_with_the_number():
+    with pytest.raises(ArchitectureError, match="fc1: the model would have 200,000,010 parameters"):
+        parse("INPUT(1x20000x1000) -> FC(10)")
+
+
+def test_a_huge_conv_layer_is_refused_with_its_size_before_any_tensor():
+    with pytest.raises(ArchitectureError) as caught:
+        build_model("INPUT(1x512x512) -> CONV(20000,3) -> FC(10)")
+    assert str(caught.value) == (
+        "conv1: CONV(20000,3) on 1x512x512 gives 20000x510x510 = 5,202,000,000 values (19 GB) per image, "
+        "more than the 20,000,000 a layer may have"
+    )
+
+
+def test_a_model_over_the_memory_budget_is_refused_with_both_numbers(monkeypatch):
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET", "256MB")
+    with pytest.raises(ArchitectureError) as caught:
+        parse("INPUT(3x512x512) -> CONV(70,3) -> FC(10)")
+    message = str(caught.value)
+    assert message.startswith("fc1: the model up to here (182,071,970 parameters")
+    assert "needs 767 MB; the budget is 256 MB (set CONVSCOPE_MEMORY_BUDGET to change it)" in message
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET", "2GB")
+    assert parse("INPUT(3x512x512) -> CONV(70,3) -> FC(10)").num_classes == 10
+
+
+def test_batch_norm_after_an_fc_needs_batches_of_two():
+    text = "INPUT(1x28x28) -> FC(10) -> BN -> FC(2)"
+    with pytest.raises(ArchitectureError, match="bn1: batch norm after a fully connected layer .* at least 2 images"):
+        check_batch_size(text, 1)
+    check_batch_size(text, 2)
+    model = build_model(text).train()
+    model(torch.zeros(2, 1, 28, 28))  # what check_batch_size lets through, torch accepts
+    with pytest.raises(ValueError):
+        model(torch.zeros(1, 1, 28, 28))  # and what it refuses, torch refuses
+
+
+def test_batch_norm_on_one_by_one_maps_needs_batches_of_two():
+    with pytest.raises(ArchitectureError, match="bn1: batch norm on 1x1 feature maps"):
+        check_batch_size("INPUT(1x4x4) -> CONV(4,4) -> BN -> FC(2)", 1)
+    check_batch_size("INPUT(1x28x28) -> CONV(4,3) -> BN -> FC(2)", 1)  # many values per channel: fine
+
+
+def test_a_last_batch_of_one_is_caught_too():
+    with pytest.raises(ArchitectureError, match=r"the last batch of 65 examples in batches of 64 holds 1"):
+        check_batch_size("FC(10) -> BN -> FC(2)", 64, train_size=65)
+    check_batch_size("FC(10) -> BN -> FC(2)", 64, train_size=66)
+
+
+def test_a_batch_over_the_budget_is_refused_with_the_largest_that_fits(monkeypatch):
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET", "1GB")
+    with pytest.raises(ArchitectureError) as caught:
+        check_batch_size(PRESETS["lenet"], 1_000_000_000)
+    message = str(caught.value)
+    assert message.startswith("training in batches of 1,000,000,000 needs ")
+    assert "the budget is 1.0 GB" in message
+    largest = int(message.rsplit("at most ", 1)[1].replace(",", ""))
+    check_batch_size(PRESETS["lenet"], largest)
+    with pytest.raises(ArchitectureError):
+        check_batch_size(PRESETS["lenet"], largest + 1)
+
+
+@pytest.mark.parametrize("size", [0, -1, 1.5, True])
+def test_a_batch_size_that_is_not_a_positive_whole_number_is_refused(size):
+    with pytest.raises(ArchitectureError, match="the batch size must be a whole number of at least 1"):
+        check_batch_size(PRESETS["lenet"], size)
+
+
+@pytest.mark.parametrize("text", ["A" * 1_000_000, "CONV(8,3) -> " + "Q" * 100_000, "CONV(" + "k" * 100_000 + " 3)"])
+def test_a_pasted_megabyte_is_quoted_short(text):
+    with pytest.raises(ArchitectureError) as caught:
+        parse(text)
+    assert len(str(caught.value)) < 200 and len(caught.value.token) <= 40

@@ -1,5 +1,7 @@
 """Datasets: bundled MNIST subset, generated X/O, image folders, IDX files, and load_dataset's choice among them."""
 import gzip
+import os
+import shutil
 import struct
 
 import numpy as np
@@ -139,7 +141,7 @@ def test_image_folder_reads_every_class_and_skips_broken_files(tmp_path):
     assert dataset.classes == ("cross", "square")
     assert len(dataset) == 10 and np.bincount(dataset.labels).tolist() == [5, 5]
     assert dataset.input_shape == (1, 16, 16)
-    assert len(dataset.skipped) == 1 and "broken.png" in dataset.skipped[0]
+    assert len(dataset.skipped) == 1 and dataset.skipped[0].path == "cross/broken.png"
     assert abs(dataset.images.mean()) < 1e-4 and dataset.images.std() == pytest.approx(1.0, abs=1e-3)
     crosses = dataset.images[dataset.labels == 0]  # the same picture saved as BMP, JPEG and PNG
     assert np.abs(crosses - crosses[0]).mean() < 0.05
@@ -286,3 +288,118 @@ def test_dataset_refuses_inconsistent_arrays():
         Dataset("bad", images, np.array([0, 1, 2]), ("a", "b"), MNIST_NORMALIZATION)
     with pytest.raises(DataError, match="float32"):
         Dataset("bad", images.astype(np.float64), np.zeros(3, np.int64), ("a", "b"), MNIST_NORMALIZATION)
+
+
+# ----------------------------------------------------------------------------- hostile folders and files (issue 13)
+
+
+def make_nested(folder, depth: int, file_name: str) -> None:
+    """Folders ``d/d/.../d`` ``depth`` deep with a file at the bottom, made through directory file
+    descriptors: the full path is longer than the system allows a path to be."""
+    handle = os.open(folder, os.O_RDONLY)
+    try:
+        for _ in range(depth):
+            os.mkdir("d", dir_fd=handle)
+            inner = os.open("d", os.O_RDONLY, dir_fd=handle)
+            os.close(handle)
+            handle = inner
+        file = os.open(file_name, os.O_WRONLY | os.O_CREAT, dir_fd=handle)
+        os.write(file, b"\x89PNG\r\n\x1a\n")
+        os.close(file)
+    finally:
+        os.close(handle)
+
+
+def remove_nested(folder) -> None:
+    """Undo make_nested one level at a time (shutil.rmtree recurses, and 1,200 levels overflow it)."""
+    top = folder / "d"
+    while (top / "d").exists():
+        (top / "d").rename(folder / "next")
+        shutil.rmtree(top)  # holds only the file, if anything
+        (folder / "next").rename(top)
+    shutil.rmtree(top)
+
+
+def test_a_class_folder_nested_1200_levels_deep_is_no_recursion_error(tmp_path):
+    root = shapes_folder(tmp_path / "shapes", per_class=2)
+    make_nested(root / "square", 1200, "lost.png")
+    try:
+        dataset = load_image_folder(root, (1, 16, 16))
+    finally:
+        remove_nested(root / "square")
+    assert len(dataset) == 4
+    assert [(item.reason, item.folder) for item in dataset.skipped] == [("more than 32 deep; not searched", True)]
+    assert dataset.skipped_summary().startswith("shapes: skipped 1 folder: square/d/d/d")
+    assert dataset.skipped[0].path == "square/" + "/".join(["d"] * 33)
+
+
+def test_a_symlink_loop_is_not_followed(tmp_path):
+    root = shapes_folder(tmp_path / "shapes", per_class=2)
+    (root / "square" / "loop").symlink_to(root, target_is_directory=True)
+    dataset = load_image_folder(root, (1, 16, 16))
+    assert len(dataset) == 4 and not dataset.skipped
+
+
+def test_files_under_subfolders_of_a_class_are_found(tmp_path):
+    root = shapes_folder(tmp_path / "shapes", per_class=2)
+    save_image(root / "square" / "more" / "deeper" / "s9.png", np.full((24, 24), 255, np.uint8))
+    assert np.bincount(load_image_folder(root, (1, 16, 16)).labels).tolist() == [2, 3]
+
+
+def test_skipped_files_are_summarised_with_names_and_reasons(tmp_path):
+    root = shapes_folder(tmp_path / "shapes", per_class=2)
+    for index in range(5):
+        (root / "cross" / f"broken{index}.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    (root / "square" / "strip.png").write_bytes(b"")
+    dataset = load_image_folder(root, (1, 16, 16))
+    assert len(dataset.skipped) == 6
+    summary = dataset.skipped_summary()
+    assert summary.startswith("shapes: skipped 6 files: cross/broken0.png (not a readable image")
+    assert "cross/broken1.png (" in summary and "cross/broken3.png" not in summary
+    assert summary.endswith("; and 3 more") and "\n" not in summary
+    assert load_image_folder(shapes_folder(tmp_path / "clean", per_class=2), (1, 16, 16)).skipped_summary() == ""
+
+
+def test_the_train_and_test_splits_of_a_folder_report_skipped_files_too(tmp_path):
+    root = shapes_folder(tmp_path / "shapes", per_class=3)
+    (root / "cross" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    for split in ("train", "test"):
+        assert "cross/broken.png (not a readable image" in load_dataset(str(root), split, (1, 16, 16)).skipped_summary()
+
+
+def test_a_folder_over_the_memory_budget_is_refused_before_decoding(tmp_path, monkeypatch):
+    root = shapes_folder(tmp_path / "shapes", per_class=2)
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET", "1MB")
+    with pytest.raises(DataError, match=r"shapes: its 4 images at 3x512x512 needs 36 MB; the budget is 1.0 MB"):
+        load_image_folder(root, (3, 512, 512))
+
+
+def test_mnist_for_a_huge_input_is_refused_with_the_numbers():
+    with pytest.raises(DataError, match=r"MNIST subset \(train\): 4,000 images at 1x20000x1000 needs 894 GB"):
+        load_dataset("mnist", "train", (1, 20000, 1000))
+
+
+def test_an_idx_header_promising_gigabytes_is_refused_before_reading(tmp_path, monkeypatch):
+    """2,000,000,000 bytes of pixels would be 8 GB as float32: refused from the header, even gzipped."""
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET", "1GB")
+    header = struct.pack(">IIII", 0x803, 2000, 1000, 1000)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(1000)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(2000, np.uint8), 0x801)
+    with pytest.raises(DataError, match=r"its 2,000 images at 1x1000x1000 needs 22 GB; the budget is 1.0 GB"):
+        load_mnist_idx(tmp_path, "train")
+
+
+def test_an_uncompressed_idx_shorter_than_its_header_says_is_refused_without_reading(tmp_path):
+    header = struct.pack(">IIII", 0x803, 1000, 28, 28)
+    (tmp_path / "train-images-idx3-ubyte").write_bytes(header + bytes(100))
+    write_idx(tmp_path / "train-labels-idx1-ubyte", np.zeros(1000, np.uint8), 0x801)
+    with pytest.raises(DataError, match=r"is truncated \(header \(1000, 28, 28\) needs 784000 bytes\)"):
+        load_mnist_idx(tmp_path, "train")
+
+
+def test_a_gzip_that_inflates_past_its_header_stops_at_the_header(tmp_path):
+    header = struct.pack(">IIII", 0x803, 2, 28, 28)
+    (tmp_path / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(header + bytes(50 * 2**20)))
+    write_idx(tmp_path / "train-labels-idx1-ubyte.gz", np.zeros(2, np.uint8), 0x801)
+    with pytest.raises(DataError, match="has extra bytes after the data"):
+        load_mnist_idx(tmp_path, "train")

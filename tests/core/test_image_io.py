@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageFile
 
-from core.image_io import MAX_PIXELS, ImageLoadError, load_image
+from core.image_io import DISPLAY_PIXELS, MAX_PIXELS, ImageLoadError, load_image
 
 
 def encode(image: Image.Image, fmt: str, **options) -> bytes:
@@ -272,3 +272,59 @@ def test_fuzzed_files_decode_or_raise_image_load_error():
         outcomes["decoded"] += 1
     assert outcomes["decoded"] > 0 and outcomes["refused"] > 0
     assert ImageFile.LOAD_TRUNCATED_IMAGES is False
+
+
+# ----------------------------------------------------------------------------- large images (issue 13)
+
+
+@pytest.mark.parametrize("width, height", [(50_000_000, 1), (1, 50_000_000), (70_000, 2)])
+def test_a_strip_image_is_refused_from_its_header(width, height):
+    with pytest.raises(ImageLoadError, match=rf"image is too long \({width}x{height} pixels; sides longer than 65,535"):
+        load_image(png_header_only(width, height))
+
+
+def test_a_large_image_comes_back_scaled_to_the_display_size_keeping_its_aspect():
+    data = encode(Image.fromarray(np.tile(colour_pattern(30, 40), (40, 40, 1))), "PNG")  # 1600x1200
+    pixels = load_image(data, max_pixels=120_000)
+    assert pixels.shape == (300, 400, 3)
+    assert_valid(pixels)
+    assert load_image(data, max_pixels=None).shape == (1200, 1600, 3)
+    assert 1600 * 1200 > DISPLAY_PIXELS > 120_000
+
+
+def test_a_large_jpeg_is_decoded_at_a_fraction_of_its_size():
+    """JPEG's draft mode decodes at 1/2..1/8 scale directly; the result is averaged, not sampled."""
+    big = Image.new("RGB", (4000, 3000), (200, 40, 40))
+    pixels = load_image(encode(big, "JPEG", quality=95), max_pixels=200_000)
+    assert pixels.shape[0] * pixels.shape[1] <= 200_000
+    assert pixels.shape[1] / pixels.shape[0] == pytest.approx(4 / 3, rel=0.01)
+    np.testing.assert_allclose(pixels[10, 10], np.array([200, 40, 40]) / 255, atol=0.03)
+
+
+@pytest.mark.parametrize("mode", ["1", "P", "I;16", "I", "F", "LA", "RGBA"])
+def test_every_mode_scales_down(mode):
+    image = Image.fromarray(gradient(120, 160)).convert(mode if mode != "I;16" else "I").convert(mode)
+    pixels = load_image(encode(image, "TIFF" if mode in ("I;16", "I", "F") else "PNG"), max_pixels=1200)
+    assert pixels.shape[:2] == (30, 40)
+    assert_valid(pixels)
+
+
+def test_scaling_keeps_transparency_composited_as_before():
+    drawing = Image.new("RGBA", (400, 400), (0, 0, 0, 0))
+    drawing.paste((0, 0, 0, 255), (100, 100, 300, 300))  # a black square on a transparent canvas
+    pixels = load_image(encode(drawing, "PNG"), max_pixels=10_000)
+    assert pixels.shape == (100, 100)
+    assert pixels[5, 5] == pytest.approx(1.0) and pixels[50, 50] == pytest.approx(0.0)
+
+
+def test_the_exif_orientation_survives_scaling():
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    data = encode(Image.new("RGB", (400, 200), (10, 120, 30)), "JPEG", exif=exif)
+    assert load_image(data, max_pixels=20_000).shape[:2] == (200, 100)
+
+
+def test_decoding_over_the_memory_budget_is_refused_from_the_header(monkeypatch):
+    monkeypatch.setenv("CONVSCOPE_MEMORY_BUDGET", "16MB")
+    with pytest.raises(ImageLoadError, match=r"decoding 4000x3000 pixels needs 46 MB; the budget is 16 MB"):
+        load_image(png_header_only(4000, 3000))
