@@ -11,6 +11,7 @@ import math
 import multiprocessing as mp
 import os
 import queue
+import signal
 import time
 from dataclasses import asdict, dataclass
 from enum import Enum
@@ -25,6 +26,7 @@ from core.weights import WeightsSnapshot
 
 _CONTEXT = mp.get_context("spawn")
 HISTORY_POINTS = 20_000  # per-step metrics kept before older ones are thinned (bounded memory)
+PARENT_CHECK_S = 0.2  # a worker whose window died ends within this (plus one batch)
 
 
 class TrainingState(Enum):
@@ -192,6 +194,8 @@ class TrainingProcess:
 
 
 def worker_main(commands, events, snapshots) -> None:
+    # Ctrl-C in the terminal reaches the whole process group: the window decides when training stops.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         _, job = commands.get()  # always the first command
         torch.set_num_threads(job.threads)
@@ -257,14 +261,17 @@ class _Worker:
 
     def loop(self) -> None:
         self._publish(force=True)
+        next_parent_check = time.monotonic() + PARENT_CHECK_S
         while True:
             blocking = self.state != TrainingState.RUNNING
             try:
-                command = self.commands.get(timeout=0.2) if blocking else self.commands.get_nowait()
+                command = self.commands.get(timeout=PARENT_CHECK_S) if blocking else self.commands.get_nowait()
             except queue.Empty:
                 command = None
-                if blocking and self._parent_gone():
-                    return  # the app was killed: do not linger as an orphan
+            if blocking or time.monotonic() >= next_parent_check:
+                next_parent_check = time.monotonic() + PARENT_CHECK_S
+                if self._parent_gone():
+                    return  # the app was killed: do not linger as an orphan, however long the epoch
             if command is not None and not self._handle(command):
                 return
             if self.state == TrainingState.RUNNING:

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import ctypes
+import signal
 import sys
 import traceback
 
 import torch
+from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QApplication
 
 from core.budget import BudgetError
@@ -54,7 +56,23 @@ def run_app(
     if screenshot:
         return _screenshot(app, window, screenshot)
     sys.excepthook = _report_to(window)
+    wake = _close_on_signals(window)  # noqa: F841 - kept alive while the app runs
     return app.exec()
+
+
+def _close_on_signals(window) -> QTimer:
+    """Ctrl-C or SIGTERM: stop training, autosave, exit cleanly. Python runs signal handlers only when
+    it holds the interpreter, so a timer hands it control a few times a second while Qt waits."""
+
+    def close(_signum, _frame) -> None:
+        window.close_for_signal()
+
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, close)
+    wake = QTimer()
+    wake.timeout.connect(lambda: None)
+    wake.start(200)
+    return wake
 
 
 def _user_session(spec: str, shape_text: str, weights: str | None) -> ModelSession:

@@ -1,5 +1,10 @@
 """Nothing lost: the session is written every AUTOSAVE_INTERVAL_MS while it changes, and after a crash
-the next launch offers it back. Reports by signal; the training settings come back by signal too."""
+the next launch offers it back. Reports by signal; the training settings come back by signal too.
+
+Each window claims its own slot (``SessionStore.claim``), so two windows never overwrite each other's
+session, and a crash of either is offered on the next launch. An autosave that cannot be restored, for
+whatever reason, is moved aside (kept, not deleted) and the window starts fresh: it never stops the app.
+"""
 from __future__ import annotations
 
 import time
@@ -9,7 +14,7 @@ from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
 from core.model_session import ModelSession
-from core.session_store import SavedSession, SessionStore
+from core.session_store import SETTINGS_FILE, SavedSession, SessionStore
 from core.train_settings import TrainSettings
 from core.viewer_state import ViewerState
 
@@ -24,13 +29,15 @@ class Autosave(QObject):
     def __init__(
         self,
         state: ViewerState,
-        store: SessionStore,
+        store: SessionStore | None,
         read_settings: Callable[[], TrainSettings],
         parent: QWidget,
     ) -> None:
+        """``store``: a given folder (tests), or None to claim this window's own slot."""
         super().__init__(parent)
         self.state = state
         self.store = store
+        self._claimed = store is None
         self._read_settings = read_settings
         self._parent = parent
         self._dirty = False
@@ -43,22 +50,44 @@ class Autosave(QObject):
         self._timer.timeout.connect(self._save_if_changed)
 
     def start(self, offer_restore: bool) -> None:
-        """Offer a crashed session back (if asked to), then claim the store and save periodically."""
-        if offer_restore and self.store.crashed():
-            self._offer_restore()
-        self.store.mark_running()
+        """Claim a slot, offer a crashed session back (if asked to), then save periodically."""
+        if self.store is None:
+            try:
+                self.store = SessionStore.claim()
+            except OSError as exc:
+                self.error.emit(f"autosave is off: {exc.strerror or exc}")
+                return
+        if offer_restore:
+            crashed = [self.store] if self.store.crashed() else []
+            if self._claimed:
+                crashed += [other for other in SessionStore.crashed_slots() if other.folder != self.store.folder]
+            if crashed:
+                self._offer_restore(max(crashed, key=_saved_at))
+        try:
+            self.store.mark_running()
+        except OSError as exc:
+            self.error.emit(f"autosave is off: {exc.strerror or exc}")
+            return
         self._timer.start()
 
-    def close(self) -> None:
-        """A clean exit: a last save, and the store marked closed so no restore is offered."""
+    def close(self, offer_again: bool = False) -> None:
+        """A last save and the slot given up; marked closed (nothing offered next time) unless
+        ``offer_again``: a session the user never saved, ended by Ctrl-C, is offered on the next launch."""
         self._timer.stop()
+        if self.store is None:
+            return
         self.save_now()
-        self.store.mark_closed()
+        if not offer_again:
+            try:
+                self.store.mark_closed()
+            except OSError:
+                pass  # the next launch offers this session once more: nothing is lost
+        self.store.release()
 
     def save_now(self) -> None:
         """Write model, weights, metrics, settings and input; a failure is reported, never raised."""
         state = self.state
-        if state.session.architecture is None:
+        if self.store is None or state.session.architecture is None:
             return
         settings = {
             "training": self._read_settings().to_dict(),
@@ -68,8 +97,8 @@ class Autosave(QObject):
         }
         try:
             self.store.save(state.checkpoint(), settings, state.input.x)
-        except OSError as exc:
-            self.message.emit(f"autosave failed: {exc.strerror or exc}")
+        except (OSError, ValueError) as exc:
+            self.message.emit(f"autosave failed: {getattr(exc, 'strerror', None) or exc}")
             return
         self._dirty = False
 
@@ -97,11 +126,12 @@ class Autosave(QObject):
         else:
             self.message.emit("restored the last session")
 
-    def _offer_restore(self) -> None:
+    def _offer_restore(self, crashed: SessionStore) -> None:
+        """Any failure, however it fails, moves the bad autosave aside and the window starts fresh."""
         try:
-            saved = self.store.load()
-        except ValueError as exc:
-            self.error.emit(f"the last session could not be restored: {exc}")
+            saved = crashed.load()
+        except Exception as exc:  # noqa: BLE001 - an autosave must never stop the app from starting
+            self._set_aside(crashed, exc)
             return
         when = time.strftime("%H:%M:%S on %d %b", time.localtime(saved.saved_at))
         answer = QMessageBox.question(
@@ -113,7 +143,22 @@ class Autosave(QObject):
             QMessageBox.StandardButton.Yes,
         )
         if answer == QMessageBox.StandardButton.Yes:
-            self.restore(saved)
+            try:
+                self.restore(saved)
+            except Exception as exc:  # noqa: BLE001 - the window keeps the model it started with
+                self._set_aside(crashed, exc)
+                return
+        if crashed is not self.store:
+            crashed.mark_closed()  # offered once; its files stay where they are
+
+    def _set_aside(self, crashed: SessionStore, problem: Exception) -> None:
+        reason = str(problem).strip().splitlines()[0] if str(problem).strip() else type(problem).__name__
+        try:
+            where = f"; it was moved to {crashed.move_aside()}"
+        except OSError as exc:
+            where = f"; it could not be moved aside ({exc.strerror or exc})"
+            crashed.mark_closed()
+        self.error.emit(f"the last session could not be restored: {reason}{where}")
 
     def _mark_dirty(self) -> None:
         self._dirty = True
@@ -121,3 +166,11 @@ class Autosave(QObject):
     def _save_if_changed(self) -> None:
         if self._dirty:
             self.save_now()
+
+
+def _saved_at(store: SessionStore) -> float:
+    """When a slot was last written, to offer the newest crash first."""
+    try:
+        return (store.folder / SETTINGS_FILE).stat().st_mtime
+    except OSError:
+        return 0.0

@@ -61,6 +61,7 @@ class MainWindow(QMainWindow):
         super().__init__()
         self.setWindowTitle("Convscope")
         self.setAcceptDrops(True)
+        self._closing_by_signal = False
         self.settings = settings or QSettings("Convscope", "Convscope")
         if model is None:
             opened = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
@@ -74,7 +75,7 @@ class MainWindow(QMainWindow):
             self.filters, self.confusion, self.curves, self.editor, parent=self,
         )
         self.files = FileActions(self.state, self.coordinator, self.settings, self, self.centralWidget().grab)
-        self.autosave = Autosave(self.state, store or SessionStore(), self.train_settings, self)
+        self.autosave = Autosave(self.state, store, self.train_settings, self)
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self.coordinator.poll)
@@ -296,8 +297,14 @@ class MainWindow(QMainWindow):
         else:
             super().keyPressEvent(event)
 
+    def close_for_signal(self) -> None:
+        """Ctrl-C or SIGTERM: no questions; an unsaved trained session stays offered for restore."""
+        self._closing_by_signal = True
+        self.close()
+
     def closeEvent(self, event: QCloseEvent) -> None:
-        if not self.files.confirm_close():
+        by_signal = self._closing_by_signal
+        if not by_signal and not self.files.confirm_close():
             event.ignore()
             return
         self.settings.setValue("geometry", self.saveGeometry())
@@ -305,7 +312,7 @@ class MainWindow(QMainWindow):
         self.messages.stop()
         self.coordinator.stop()
         self.binder.close()
-        self.autosave.close()
+        self.autosave.close(offer_again=by_signal and self.state.unsaved_training)
         super().closeEvent(event)
 
 

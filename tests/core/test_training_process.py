@@ -1,6 +1,7 @@
 import time
 
 import numpy as np
+import pytest
 
 from core.architecture import PRESETS
 from core.trainer import TrainConfig
@@ -79,7 +80,8 @@ from core.trainer import TrainConfig
 from core.training_process import TrainingJob, TrainingProcess
 
 if __name__ == "__main__":
-    process = TrainingProcess(TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=1000)))
+    # One long epoch (4,000 batches of one digit): the worker must not wait for its end to notice.
+    process = TrainingProcess(TrainingJob(PRESETS["lenet"], "mnist", TrainConfig(batch_size=1, epochs=1)))
     process.start()
     process.send("run")
     print(process._process.pid, flush=True)
@@ -87,6 +89,7 @@ if __name__ == "__main__":
 """
 
 
+@pytest.mark.slow
 def test_worker_ends_itself_when_the_app_is_killed(tmp_path):
     import os
     import signal
@@ -100,13 +103,14 @@ def test_worker_ends_itself_when_the_app_is_killed(tmp_path):
     parent = subprocess.Popen([sys.executable, str(script)], cwd=root, stdout=subprocess.PIPE, text=True,
                               env={**os.environ, "PYTHONPATH": str(root)})
     worker_pid = int(parent.stdout.readline())
-    time.sleep(2)
+    time.sleep(4)  # past the worker's start-up: it is in the middle of its epoch
     parent.send_signal(signal.SIGKILL)
     parent.wait(10)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and _alive(worker_pid):
-        time.sleep(0.1)
+    killed = time.monotonic()
+    while time.monotonic() < killed + 20 and _alive(worker_pid):
+        time.sleep(0.05)
     assert not _alive(worker_pid), "the worker outlived the killed app"
+    assert time.monotonic() - killed < 3.0, "the worker waited for its epoch to end"
 
 
 def _alive(pid: int) -> bool:

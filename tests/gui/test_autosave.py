@@ -1,4 +1,5 @@
 """Nothing lost: a killed session comes back on the next launch, and closing after training offers to save."""
+import json
 import os
 import signal
 import subprocess
@@ -6,10 +7,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox
 
-from core.session_store import SessionStore
+from core.assets import DEFAULT_CHECKPOINT
+from core.checkpoint import load_checkpoint
+from core.session_store import INPUT_FILE, MARKER_FILE, SETTINGS_FILE, SessionStore
 from core.trainer import HistoryDelta
 from core.training_process import Progress, TrainingState
 from gui.main_window import MainWindow
@@ -40,21 +44,29 @@ app.exec()
 """
 
 
-def test_killed_session_is_offered_and_restored_on_next_launch(qtbot, tmp_path, questions):
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CONVSCOPE_HOME": str(tmp_path / "home")}
+def launch_and_kill(home: Path) -> None:
+    """A first window that autosaves into its own slot under ``home`` and is then killed."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CONVSCOPE_HOME": str(home)}
     first = subprocess.Popen([sys.executable, "-c", FIRST_LAUNCH], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     try:
         assert first.stdout.readline().strip() == "ready"
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait(10)
-    store = SessionStore(tmp_path / "home" / "autosave")
-    assert store.crashed()
-    saved = store.load()
 
+
+@pytest.mark.slow
+def test_killed_session_is_offered_and_restored_on_next_launch(qtbot, tmp_path, questions, monkeypatch):
+    home = tmp_path / "home"
+    launch_and_kill(home)
+    crashed = SessionStore.crashed_slots(home / "autosave")
+    assert [store.folder.name for store in crashed] == ["1"]
+    saved = crashed[0].load()
+
+    monkeypatch.setenv("CONVSCOPE_HOME", str(home))
     questions.answers.append(QMessageBox.StandardButton.Yes)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
-    window = MainWindow(settings=settings, store=store)
+    window = MainWindow(settings=settings)  # claims a slot of its own: the crashed one is free again
     qtbot.addWidget(window)
     assert questions.asked == ["Restore the last session?"]
     assert window.current_layer_name() == "conv2"
@@ -65,7 +77,62 @@ def test_killed_session_is_offered_and_restored_on_next_launch(qtbot, tmp_path, 
     assert (restored.optimizer, restored.lr, restored.batch_size, restored.epochs) == ("adam", 0.00321, 32, 3)
     assert window.input_view.caption.text().startswith("test sample 42 / 1000")
     window.close()
-    assert not store.crashed()  # a clean close is not offered again
+    assert SessionStore.crashed_slots(home / "autosave") == []  # a clean close is not offered again
+
+
+def test_two_windows_keep_their_own_autosaves(qtbot, tmp_path, questions, monkeypatch):
+    monkeypatch.setenv("CONVSCOPE_HOME", str(tmp_path / "home"))
+    windows = []
+    for loss in (1.5, 2.5):
+        window = MainWindow(settings=QSettings(str(tmp_path / f"{loss}.ini"), QSettings.Format.IniFormat))
+        qtbot.addWidget(window)
+        window.state.history.steps.append(70_000)
+        window.state.history.loss.append(loss)
+        window.state.history.accuracy.append(0.5)
+        window.autosave.save_now()
+        windows.append(window)
+    first, second = (window.autosave.store for window in windows)
+    assert first.folder != second.folder
+    assert first.load().checkpoint.history.loss[-1] == 1.5 and second.load().checkpoint.history.loss[-1] == 2.5
+    assert questions.asked == []  # neither live window's session is offered to the other
+    for window in windows:
+        window.close()
+
+
+@pytest.mark.parametrize("damage", ["nan_weights", "saved_at", "optimizer", "batch_size", "strings_input"])
+def test_a_bad_autosave_is_moved_aside_and_the_window_starts_fresh(qtbot, tmp_path, questions, monkeypatch, damage):
+    home = tmp_path / "home"
+    monkeypatch.setenv("CONVSCOPE_HOME", str(home))
+    crashed = SessionStore.claim()
+    checkpoint = load_checkpoint(DEFAULT_CHECKPOINT)
+    if damage == "nan_weights":
+        checkpoint.state["conv1.weight"][0, 0, 0, 0] = float("nan")
+    crashed.save(checkpoint, {"training": {"optimizer": "sgd", "batch_size": 64}}, None)
+    meta = json.loads((crashed.folder / SETTINGS_FILE).read_text())
+    if damage == "saved_at":
+        meta["saved_at"] = 1e20
+    elif damage == "optimizer":
+        meta["settings"]["training"]["optimizer"] = "rmsprop"
+    elif damage == "batch_size":
+        meta["settings"]["training"]["batch_size"] = 10**30
+    elif damage == "strings_input":
+        np.save(crashed.folder / INPUT_FILE, np.array(["a", "b"]))
+    (crashed.folder / SETTINGS_FILE).write_text(json.dumps(meta))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    (crashed.folder / MARKER_FILE).write_text(str(dead.pid))
+    crashed.release()  # as if its window died
+    window = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(window)
+    assert "could not be restored" in window.error_text() and "moved to" in window.error_text()
+    assert questions.asked == []
+    assert list(home.joinpath("autosave").glob("1.bad-*"))  # kept for the user, not deleted
+    assert window.current_probabilities() is not None  # the bundled model, working
+    window.close()
+    again = MainWindow(settings=QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    qtbot.addWidget(again)
+    assert again.error_text() == ""  # offered once, not on every launch
+    again.close()
 
 
 def test_declining_restore_keeps_the_default_model(qtbot, tmp_path, questions):

@@ -174,3 +174,93 @@ def test_closing_the_window_while_training_exits_cleanly_within_two_seconds(tmp_
         assert_clean_exit(result)
         seconds = min(seconds, retried)
     assert seconds < 2.0
+
+
+INTERRUPT_WHILE_TRAINING = r"""
+import os, sys, time
+from PySide6.QtCore import QTimer
+import torch
+import gui.app
+from gui.main_window import MainWindow
+
+created = []
+original_init = MainWindow.__init__
+
+
+def remember(self, *args, **kwargs):
+    original_init(self, *args, **kwargs)
+    created.append(self)
+
+
+def report_training():
+    window = created[0]
+    if window.state.history.steps and window.coordinator.state.value == "running":
+        poll.stop()
+        print(f"training {os.getpid()}", flush=True)
+
+
+MainWindow.__init__ = remember
+poll = QTimer()
+poll.timeout.connect(report_training)
+QTimer.singleShot(0, lambda: (created[0].start_training(), poll.start(50)))
+QTimer.singleShot(90_000, lambda: os._exit(3))
+if __name__ == "__main__":
+    sys.exit(gui.app.run_app())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c in the terminal", "sigterm"])
+def test_ctrl_c_or_sigterm_stops_training_autosaves_and_exits_cleanly(tmp_path, how):
+    import signal as signals
+
+    from core.session_store import SessionStore
+
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO), "CONVSCOPE_HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    script = tmp_path / "app.py"
+    script.write_text(INTERRUPT_WHILE_TRAINING)
+    process = subprocess.Popen([sys.executable, str(script)], cwd=REPO, env=env, stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        line = process.stdout.readline()
+        assert line.startswith("training"), line + process.stderr.read()
+        workers = [p for p in _children(process.pid)]
+        if how == "sigterm":
+            process.send_signal(signals.SIGTERM)
+        else:
+            os.killpg(process.pid, signals.SIGINT)  # the terminal signals the whole process group
+        code = process.wait(20)
+        stderr = process.stderr.read()
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signals.SIGKILL)
+    assert code == 0, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and any(_alive(pid) for pid in workers):
+        time.sleep(0.05)
+    assert workers and not any(_alive(pid) for pid in workers), "the training process outlived the app"
+    crashed = SessionStore.crashed_slots(tmp_path / "autosave")  # the trained session is offered next time
+    assert len(crashed) == 1 and crashed[0].load().checkpoint.history.steps
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
