@@ -17,17 +17,19 @@ Events (arguments in brackets):
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
 import torch
+from torch import nn
 
 from core.checkpoint import Checkpoint
 from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
 from core.events import Event
 from core.model_session import ModelSession
-from core.preprocess import fit_drawing, fit_image
+from core.preprocess import Normalization, fit_drawing, fit_image
 from core.trainer import MetricsHistory, confusion_matrix, evaluate
 from core.training_process import HISTORY_POINTS, FullState, Progress
 from core.weight_timeline import WeightTimeline
@@ -59,9 +61,19 @@ class ShownInput:
     original: np.ndarray | None
     caption: str
     sample: int | None = None  # the test-set index, for a sample
+    normalization: Normalization | None = None  # what made ``x`` from ``picture``
 
 
 NO_INPUT = ShownInput(InputKind.NONE, None, None, None, "")
+
+
+def image_input(
+    image: np.ndarray, caption: str, input_shape: tuple[int, int, int], normalization: Normalization
+) -> ShownInput:
+    """A decoded image made into a model's input; pure, so it may run on a worker thread. Raises
+    ValueError for an image that cannot be used."""
+    picture = fit_image(image, input_shape)
+    return ShownInput(InputKind.IMAGE, normalization.apply(picture), picture, image, caption, None, normalization)
 
 
 @dataclass(frozen=True)
@@ -81,6 +93,14 @@ class Evaluation:
     @property
     def total(self) -> int:
         return int(self.matrix.sum())
+
+
+@dataclass(frozen=True)
+class EvaluationRequest:
+    model: nn.Module
+    samples: Dataset
+    step: int
+    session: int
 
 
 @dataclass(frozen=True)
@@ -204,8 +224,16 @@ class ViewerState:
 
     def set_image(self, image: np.ndarray, caption: str) -> None:
         """A decoded image (H, W) or (H, W, 3) in [0, 1]; raises ValueError for one that cannot be used."""
-        picture = fit_image(image, self._session.input_shape)
-        self._set_input(ShownInput(InputKind.IMAGE, self._normalized(picture), picture, image, caption))
+        session = self._session
+        self._set_input(image_input(image, caption, session.input_shape, session.normalization))
+
+    def show_input(self, shown: ShownInput) -> None:
+        """An input prepared elsewhere (``image_input`` on a worker thread); refitted if the model on
+        show changed meanwhile."""
+        session = self._session
+        if shown.x is not None and (shown.x.shape != session.input_shape or shown.normalization != session.normalization):
+            shown = self._refitted(shown)
+        self._set_input(shown)
 
     def restore_input(self, x: np.ndarray, caption: str) -> None:
         """A saved model input (already normalized), e.g. from an autosave."""
@@ -256,9 +284,18 @@ class ViewerState:
 
     def evaluate(self) -> Evaluation:
         """Accuracy and confusion matrix of the weights on show over the whole test set."""
-        samples = self._checked_samples()
-        accuracy, predicted = evaluate(self._session.model, samples)
-        return self._set_evaluation(self._evaluation_of(accuracy, predicted, samples, self._session.step))
+        request = self.evaluation_request()
+        return self.apply_evaluation(request, *evaluate(self._session.model, request.samples))
+
+    def evaluation_request(self) -> EvaluationRequest:
+        """What an evaluation off the GUI thread needs: a copy of the model on show and the test set."""
+        return EvaluationRequest(copy.deepcopy(self._session.model), self._checked_samples(), self._session.step, self._session.id)
+
+    def apply_evaluation(self, request: EvaluationRequest, accuracy: float, predicted: np.ndarray) -> Evaluation | None:
+        """The result of ``evaluation_request``; None (dropped) if the model was replaced meanwhile."""
+        if request.session != self._session.id:
+            return None
+        return self._set_evaluation(self._evaluation_of(accuracy, predicted, request.samples, request.step))
 
     def browse_cell(self, true: int, predicted: int) -> None:
         if self._evaluation is None:
@@ -428,7 +465,7 @@ class ViewerState:
             return self._fitted_drawing(shown.original)
         if shown.kind == InputKind.IMAGE:
             picture = fit_image(shown.original, shape)
-            return replace(shown, x=self._normalized(picture), picture=picture)
+            return replace(shown, x=self._normalized(picture), picture=picture, normalization=self._session.normalization)
         if shown.kind == InputKind.RESTORED and shown.picture.shape == shape:
             return replace(shown, x=self._normalized(shown.picture))
         if shown.kind == InputKind.SAMPLE:

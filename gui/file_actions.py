@@ -1,8 +1,14 @@
 """Files in and out: images (open, paste, drop), checkpoints (open, save, drop), exports, and the
-save-before-closing question. Reports by signal; never reaches back into the window."""
+save-before-closing question. Reports by signal; never reaches back into the window.
+
+Opening runs off the GUI thread (a 7000x7000 PNG takes over a second to decode, a big checkpoint to
+check and build): ``busy`` says what is being opened while the window keeps answering, and the newest
+file opened wins.
+"""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -10,10 +16,12 @@ from PySide6.QtCore import QMimeData, QObject, QSettings, Signal
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox, QWidget
 
-from core.checkpoint import load_checkpoint, save_checkpoint
-from core.image_io import load_image
+from core.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
+from core.image_io import DISPLAY_PIXELS, load_image
 from core.model_session import ModelSession
-from core.viewer_state import ViewerState
+from core.preprocess import Normalization
+from core.viewer_state import ShownInput, ViewerState, image_input
+from gui.background import BackgroundTask, Progress
 from gui.qimage_convert import qimage_to_array
 from gui.training_coordinator import TrainingCoordinator
 
@@ -25,6 +33,7 @@ CHECKPOINT_SUFFIX = ".pt"
 class FileActions(QObject):
     message = Signal(str)
     error = Signal(str)
+    busy = Signal(str)  # what is being opened, or "" when nothing is
 
     def __init__(
         self,
@@ -40,6 +49,18 @@ class FileActions(QObject):
         self.settings = settings
         self._parent = dialog_parent
         self._grab = grab
+        self._opening = BackgroundTask("open-file", self)
+        self._opening.finished.connect(self._opened)
+        self._opening.failed.connect(self.error)
+        self._opening.busyChanged.connect(lambda busy: busy or self.busy.emit(""))
+
+    @property
+    def opening(self) -> bool:
+        """A file is being read off the GUI thread."""
+        return self._opening.busy
+
+    def close(self) -> None:
+        self._opening.close()
 
     # ----------------------------------------------------------------- images
 
@@ -48,15 +69,12 @@ class FileActions(QObject):
         if path:
             self.load_image_file(path)
 
-    def load_image_file(self, path: str) -> bool:
-        """Load an image as the input; on any problem the previous input stays and a message says why."""
-        try:
-            self.state.set_image(load_image(path), Path(path).name)
-        except ValueError as exc:
-            self.error.emit(str(exc))
-            return False
-        self.settings.setValue("last_image_folder", str(Path(path).parent))
-        return True
+    def load_image_file(self, path: str) -> None:
+        """Load an image as the input, off the GUI thread; on any problem the previous input stays and a
+        message says why."""
+        session = self.state.session
+        self.busy.emit(f"opening {Path(path).name}…")
+        self._opening.start(_read_image, path, session.input_shape, session.normalization)
 
     def paste_image(self) -> None:
         mime = QApplication.clipboard().mimeData()
@@ -88,10 +106,19 @@ class FileActions(QObject):
             self._set_qimage(QImage(mime.imageData()), "dropped image")
 
     def _set_qimage(self, image: QImage, caption: str) -> None:
+        """Pixels handed over by another program: shrunk in Qt first (fast) if huge, then prepared off
+        the GUI thread like a file."""
+        if image.width() * image.height() > DISPLAY_PIXELS:
+            scale = (DISPLAY_PIXELS / (image.width() * image.height())) ** 0.5
+            image = image.scaled(max(1, int(image.width() * scale)), max(1, int(image.height() * scale)))
         try:
-            self.state.set_image(qimage_to_array(image), caption)
+            pixels = qimage_to_array(image)
         except ValueError as exc:
             self.error.emit(f"the {caption} could not be used: {exc}")
+            return
+        session = self.state.session
+        self.busy.emit(f"preparing the {caption}…")
+        self._opening.start(_prepare_pixels, pixels, caption, session.input_shape, session.normalization)
 
     # ----------------------------------------------------------------- checkpoints
 
@@ -100,19 +127,24 @@ class FileActions(QObject):
         if path:
             self.load_checkpoint_file(path)
 
-    def load_checkpoint_file(self, path: str) -> bool:
-        """Replace the model by a checkpoint's; on any problem the model in use stays."""
-        try:
-            checkpoint = load_checkpoint(path)
-            session = ModelSession.from_checkpoint(checkpoint)
-        except ValueError as exc:
-            self.error.emit(str(exc))
-            return False
+    def load_checkpoint_file(self, path: str) -> None:
+        """Replace the model by a checkpoint's, read and built off the GUI thread; on any problem the
+        model in use stays and a message says why."""
+        self.busy.emit(f"opening {Path(path).name}…")
+        self._opening.start(_read_checkpoint, path)
+
+    def _opened(self, opened: "_Opened") -> None:
+        """Back on the GUI thread: show what was read."""
+        if isinstance(opened.content, ShownInput):
+            self.state.show_input(opened.content)
+            if opened.path:
+                self.settings.setValue("last_image_folder", str(Path(opened.path).parent))
+            return
+        checkpoint, session = opened.content
         self.coordinator.stop()
         self.state.replace_session(session, history=checkpoint.history)
-        self.settings.setValue("last_checkpoint_folder", str(Path(path).parent))
-        self.message.emit(f"opened {Path(path).name}")
-        return True
+        self.settings.setValue("last_checkpoint_folder", str(Path(opened.path).parent))
+        self.message.emit(f"opened {Path(opened.path).name}")
 
     def save_checkpoint_dialog(self) -> bool:
         path = self._ask_path("Save checkpoint", "last_checkpoint_folder", CHECKPOINT_FILTER, save=True)
@@ -189,3 +221,28 @@ class FileActions(QObject):
         ask = QFileDialog.getSaveFileName if save else QFileDialog.getOpenFileName
         path, _ = ask(self._parent, title, str(self.settings.value(folder_key, "")), filters)
         return path
+
+
+@dataclass(frozen=True)
+class _Opened:
+    path: str
+    content: ShownInput | tuple[Checkpoint, ModelSession]
+
+
+def _read_image(
+    _progress: Progress, path: str, input_shape: tuple[int, int, int], normalization: Normalization
+) -> _Opened:
+    """Worker thread: decode (large images at about a megapixel) and fit to the model's input."""
+    return _Opened(path, image_input(load_image(path), Path(path).name, input_shape, normalization))
+
+
+def _prepare_pixels(
+    _progress: Progress, pixels: np.ndarray, caption: str, input_shape: tuple[int, int, int], normalization: Normalization
+) -> _Opened:
+    return _Opened("", image_input(pixels, caption, input_shape, normalization))
+
+
+def _read_checkpoint(_progress: Progress, path: str) -> _Opened:
+    """Worker thread: validate, load and build a model of its own (nothing shared with the GUI's)."""
+    checkpoint = load_checkpoint(path)
+    return _Opened(path, (checkpoint, ModelSession.from_checkpoint(checkpoint)))

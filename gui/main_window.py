@@ -181,6 +181,7 @@ class MainWindow(QMainWindow):
         coordinator.progressed.connect(self._on_progress)
         self.state.session_replaced.connect(self._on_session_replaced)
         self.autosave.settingsRestored.connect(self.show_train_settings)
+        self.files.busy.connect(self.messages.set_busy)
         for source in (self.binder, self.files, self.autosave):
             source.error.connect(self.show_error)
             source.message.connect(self.show_message)
@@ -312,6 +313,7 @@ class MainWindow(QMainWindow):
         self.messages.stop()
         self.coordinator.stop()
         self.binder.close()
+        self.files.close()
         self.autosave.close(offer_again=by_signal and self.state.unsaved_training)
         super().closeEvent(event)
 

@@ -3,7 +3,7 @@ until a new run starts; other messages fade after a few seconds. Its height neve
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, QTimer
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QToolButton, QWidget
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 INFO_SHOWN_MS = 8000
 _ERROR_STYLE = "background:#fde2e1;color:#8a1c1c;padding:2px 6px;border-radius:3px;"
@@ -21,10 +21,20 @@ class MessageBar(QWidget):
         dismiss.setText("✕")
         dismiss.setToolTip("Dismiss the message")
         dismiss.clicked.connect(self.clear)
+        self.busy_label = QLabel("")
+        self.busy_label.setObjectName("busyLabel")
+        self.busy_bar = QProgressBar()
+        self.busy_bar.setObjectName("busyBar")
+        self.busy_bar.setRange(0, 0)  # a busy indicator, not a measure
+        self.busy_bar.setFixedWidth(80)
+        self.busy_bar.setMaximumHeight(self.label.sizeHint().height())
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.label, 1)
+        layout.addWidget(self.busy_label)
+        layout.addWidget(self.busy_bar)
         layout.addWidget(dismiss)
+        self.set_busy("")
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(INFO_SHOWN_MS)
@@ -44,6 +54,12 @@ class MessageBar(QWidget):
             return  # an error stays until dismissed or a new run starts
         self._show(text, text, _INFO_STYLE)
         self._timer.start()
+
+    def set_busy(self, text: str) -> None:
+        """Show that something runs in the background ("opening photo.png…"), or nothing with ""."""
+        self.busy_label.setText(text)
+        self.busy_label.setVisible(bool(text))
+        self.busy_bar.setVisible(bool(text))
 
     def error(self) -> str:
         """The error on show, or '' when none is."""

@@ -16,7 +16,9 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.architecture import ArchitectureError, LayerInfo, layer_table
+from core.trainer import evaluate
 from core.viewer_state import LIVE, InputKind, ViewerState
+from gui.background import BackgroundTask
 from gui.concepts import TOOLTIPS
 from gui.panels.architecture_editor import ArchitectureEditor
 from gui.panels.confusion_view import ConfusionView
@@ -68,6 +70,9 @@ class ViewBinder(QObject):
         self._history_timer.setSingleShot(True)
         self._history_timer.setInterval(HISTORY_REDRAW_MS)
         self._history_timer.timeout.connect(self._draw_history)
+        self._evaluation = BackgroundTask("evaluate", self)
+        self._evaluation.finished.connect(lambda result: self._attempt(state.apply_evaluation, *result))
+        self._evaluation.failed.connect(self.error)
         self._connect_state()
         self._connect_views()
         self._on_session_replaced()
@@ -123,9 +128,14 @@ class ViewBinder(QObject):
         self._draw_history()
         self._draw_timeline()
 
+    @property
+    def evaluating(self) -> bool:
+        return self._evaluation.busy
+
     def close(self) -> None:
-        """Stop redrawing: the window is closing."""
+        """Stop redrawing and computing: the window is closing."""
         self._history_timer.stop()
+        self._evaluation.close()
 
     def _on_history_changed(self) -> None:
         if not self._history_timer.isActive():
@@ -210,11 +220,21 @@ class ViewBinder(QObject):
         self.feature_maps.unitHovered.connect(self.show_unit_receptive_field)
         self.feature_maps.unitClicked.connect(self.show_unit_receptive_field)
         self.feature_maps.unitLeft.connect(self.input_view.clear_receptive_field)
-        self.confusion.evaluateRequested.connect(lambda: self._attempt(state.evaluate))
+        self.confusion.evaluateRequested.connect(self.evaluate)
         self.confusion.cellChosen.connect(lambda true, predicted: self._attempt(state.browse_cell, true, predicted))
         self.confusion.showAllRequested.connect(lambda: self._attempt(state.browse_all))
         self.curves.timelineMoved.connect(self.look_back)
         self.editor.architectureEdited.connect(self.preview_architecture)
+
+    def evaluate(self) -> None:
+        """The test set through the weights on show, off the GUI thread (a copy of the model)."""
+        try:
+            request = self.state.evaluation_request()
+        except ValueError as exc:
+            self.error.emit(str(exc))
+            return
+        self.confusion.set_caption(f"evaluating {len(request.samples):,} test examples…")
+        self._evaluation.start(_evaluate, request)
 
     def show_unit_receptive_field(self, channel: int, row: int, col: int) -> None:
         if self.state.input.x is None:
@@ -244,6 +264,11 @@ class ViewBinder(QObject):
             intent(*args)
         except ValueError as exc:
             self.error.emit(str(exc))
+
+
+def _evaluate(_progress, request):
+    """Worker thread: the request's own model copy, so the GUI's model is never touched."""
+    return (request, *evaluate(request.model, request.samples))
 
 
 def _table_row(row: LayerInfo) -> tuple[str, str, str, str, str]:

@@ -24,7 +24,7 @@ from core.architecture import PRESETS, build_model, parse
 from core.checkpoint import Checkpoint, save_checkpoint
 from core.data import mnist_subset_raw
 from core.preprocess import MNIST_NORMALIZATION
-from tests.gui.user_actions import drop_file
+from tests.gui.user_actions import drop_file, settle
 
 HUGE_SIDE = 20_000
 
@@ -118,6 +118,7 @@ BROKEN_KINDS = [*BROKEN_IMAGES, "huge_20000x20000.png", "a_folder"]
 def open_with_ctrl_o(window, path: Path, monkeypatch) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (str(path), "")))
     QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    settle(window)
 
 
 def paste_url_with_ctrl_v(window, path: Path, monkeypatch) -> None:
@@ -125,6 +126,7 @@ def paste_url_with_ctrl_v(window, path: Path, monkeypatch) -> None:
     mime.setUrls([QUrl.fromLocalFile(str(path))])
     QApplication.clipboard().setMimeData(mime)
     QTest.keyClick(window, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    settle(window)
 
 
 def drop(window, path: Path, monkeypatch) -> None:
@@ -184,6 +186,7 @@ def test_the_messages_say_what_is_wrong(shown, tmp_path, huge_image):
     }
     for kind, words in expected.items():
         shown.files.load_image_file(str(broken_file(kind, tmp_path, huge_image)))
+        settle(shown)
         assert words in shown.last_message(), kind
         assert "Traceback" not in shown.last_message()
 
@@ -222,6 +225,7 @@ def test_pasted_image_pixels_of_every_odd_format_become_the_input(shown, kind):
     assert not image.isNull()
     QApplication.clipboard().setImage(image)
     QTest.keyClick(shown, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    settle(shown)
     assert shown.input_view.caption.text() == "pasted image"
     assert int(np.argmax(shown.current_probabilities())) == 3
 
@@ -241,6 +245,7 @@ def test_pasting_a_clipboard_without_an_image_says_so_and_keeps_the_input(shown,
     QApplication.clipboard().setMimeData(mime)
     before = Before(shown)
     QTest.keyClick(shown, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    settle(shown)
     assert "clipboard holds no image" in shown.last_message()
     assert shown.error_text()
     before.assert_kept(shown)
@@ -317,6 +322,7 @@ def bad_checkpoint(kind: str, tmp_path: Path) -> tuple[Path, str]:
 def open_checkpoint_with_ctrl_shift_o(window, path: Path, monkeypatch) -> None:
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *args, **kwargs: (str(path), "")))
     QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier)
+    settle(window)
 
 
 CHECKPOINT_ROUTES = {"menu": open_checkpoint_with_ctrl_shift_o, "drop": drop}
@@ -344,7 +350,9 @@ def test_bad_checkpoint_gives_a_message_and_the_model_in_use_stays(shown, tmp_pa
 
 def test_a_good_checkpoint_after_a_refused_one_still_loads(shown, tmp_path):
     evil, _ = bad_checkpoint("evil", tmp_path)
-    assert not shown.files.load_checkpoint_file(str(evil))
+    shown.files.load_checkpoint_file(str(evil))
+    settle(shown)
+    assert "evil" in shown.error_text()
     good = tmp_path / "tiny.pt"
     torch.manual_seed(9)
     architecture = parse(PRESETS["tinyvgg"])
@@ -352,6 +360,7 @@ def test_a_good_checkpoint_after_a_refused_one_still_loads(shown, tmp_path):
         good,
         Checkpoint(architecture, build_model(architecture).state_dict(), tuple("0123456789"), MNIST_NORMALIZATION),
     )
-    assert shown.files.load_checkpoint_file(str(good))
+    shown.files.load_checkpoint_file(str(good))
+    settle(shown)
     assert shown.state.session.architecture == architecture
     assert not (tmp_path / "pwned").exists()

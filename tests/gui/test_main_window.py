@@ -139,6 +139,8 @@ def test_confusion_matrix_of_the_bundled_model_lets_the_user_browse_its_mistakes
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tabs.indexOf(window.confusion)).center())
     assert window.confusion.isVisible()
     QTest.mouseClick(window.confusion.evaluate_button, Qt.MouseButton.LeftButton)
+    assert window.confusion.summary.text().startswith("evaluating")  # off the GUI thread
+    qtbot.waitUntil(lambda: window.confusion.matrix().size > 0, timeout=30_000)
     matrix = window.confusion.matrix()
     assert matrix.sum() == 1000 and np.trace(matrix) >= 970
     assert "accuracy 9" in window.confusion.summary.text()

@@ -5,7 +5,7 @@ from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
 
 from core.checkpoint import load_checkpoint
-from tests.gui.user_actions import click
+from tests.gui.user_actions import click, settle
 
 
 def test_space_starts_and_pauses_training(window, qtbot):
@@ -39,6 +39,7 @@ def test_ctrl_o_opens_an_image_and_remembers_its_folder(window, tmp_path, monkey
     image.save(str(path))
     monkeypatch.setattr("gui.file_actions.QFileDialog.getOpenFileName", lambda *a, **k: (str(path), ""))
     QTest.keyClick(window, Qt.Key.Key_O, Qt.KeyboardModifier.ControlModifier)
+    settle(window)
     assert window.input_view.caption.text() == "one.png"
     assert window.prediction.top_class() == "1"
     assert window.settings.value("last_image_folder") == str(tmp_path)

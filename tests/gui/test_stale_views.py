@@ -47,6 +47,7 @@ def test_1_a_new_preset_after_a_finished_run_trains_without_a_size_mismatch(wind
 @pytest.mark.slow
 def test_2_a_new_model_drops_the_old_confusion_matrix_and_browse_caption(window, qtbot):
     click(window, "evaluateButton")
+    qtbot.waitUntil(lambda: window.confusion.matrix().size > 0, timeout=30_000)
     matrix = window.confusion.matrix()
     true, predicted = np.unravel_index(np.argmax(matrix - np.diag(np.diag(matrix))), matrix.shape)
     window.state.browse_cell(int(true), int(predicted))
@@ -59,6 +60,7 @@ def test_2_a_new_model_drops_the_old_confusion_matrix_and_browse_caption(window,
     assert window.input_view.caption.text().startswith("test sample")
     assert not window.findChild(QPushButton, "browseAllButton").isEnabled()
     click(window, "evaluateButton")  # the matrix now describes TinyVGG's weights
+    qtbot.waitUntil(lambda: window.confusion.matrix().size > 0, timeout=30_000)
     assert f"step {window.state.session.step:,}" in window.confusion.summary.text()
 
 

@@ -1,6 +1,7 @@
 """Mouse gestures a user makes, as real Qt events on real widgets."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
@@ -31,7 +32,7 @@ def hover_unit(view, channel: int, row: int, col: int) -> None:
     QTest.mouseMove(viewport, view.unit_position(channel, row, col))
 
 
-def drop_file(widget: QWidget, path: Path) -> None:
+def drop_file(widget: QWidget, path: Path, wait: bool = True) -> None:
     """Drag a file in from outside (Qt only delivers a drop after an accepted drag-enter) and drop it."""
     mime = QMimeData()
     mime.setUrls([QUrl.fromLocalFile(str(path))])
@@ -41,6 +42,16 @@ def drop_file(widget: QWidget, path: Path) -> None:
     QApplication.sendEvent(widget, enter)
     assert enter.isAccepted(), "the window refused the drag"
     QApplication.sendEvent(widget, QDropEvent(QPointF(centre), action, mime, button, modifier))
+    if wait and hasattr(widget, "files"):
+        settle(widget)
+
+
+def settle(window, timeout_s: float = 60.0) -> None:
+    """Wait, with the event loop running, until the files being opened off the GUI thread are shown."""
+    deadline = time.monotonic() + timeout_s
+    while window.files.opening and time.monotonic() < deadline:
+        QTest.qWait(10)
+    assert not window.files.opening, "a file was still being opened"
 
 
 def seven() -> list[tuple[float, float]]:

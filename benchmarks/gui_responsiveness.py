@@ -1,0 +1,249 @@
+"""The window never freezes: the longest GUI-thread block while a script drives 300 random user actions.
+
+The real MainWindow (default model) is shown offscreen. A driver timer performs one random action every
+ACTION_INTERVAL_MS, the way a user would (buttons clicked, keys pressed, files dropped, text typed,
+strokes drawn): Start / Pause / Step / Stop / Reset weights, layer steps, samples, drops of a small image,
+a 7000x7000 photo and checkpoints, pastes, architecture edits and presets, evaluating the test set,
+looking back, hovering units. Training runs whenever the actions leave it running.
+
+A 5 ms precise heartbeat timer on the same thread measures how long the event loop was kept away: the
+longest gap between two beats, minus the beat interval, is the longest block. Baseline: the same
+heartbeat with the window idle, same run. The action running when each long gap happened is named.
+
+Run: .venv/bin/python benchmarks/gui_responsiveness.py [--actions 300] [--seed 0]
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+import time
+from pathlib import Path
+
+from _common import Figure, main_window, percentile, pump, report
+
+TARGET_MS = 100.0
+BEAT_MS = 5
+ACTION_INTERVAL_MS = 250
+
+
+def make_files(folder: Path) -> dict[str, Path]:
+    """A small digit, a 7000x7000 photo-like JPEG, and a TinyVGG checkpoint, as a user would drop them."""
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from core.architecture import PRESETS, build_model, parse
+    from core.checkpoint import Checkpoint, save_checkpoint
+    from core.data import mnist_subset_raw
+    from core.preprocess import MNIST_NORMALIZATION
+
+    images, _ = mnist_subset_raw("test")
+    Image.fromarray(255 - images[7]).save(folder / "digit.png")
+    rng = np.random.default_rng(0)
+    side = 7000
+    gradient = np.linspace(0, 255, side, dtype=np.float32)
+    photo = np.stack([np.add.outer(gradient, gradient) / 2, np.add.outer(gradient[::-1], gradient) / 2,
+                      np.full((side, side), 128, np.float32)], axis=-1)
+    photo += rng.normal(0, 20, (side, 1, 1)).astype(np.float32)
+    Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(folder / "photo.jpg", quality=85)
+    del photo
+    torch.manual_seed(3)
+    architecture = parse(PRESETS["tinyvgg"])
+    save_checkpoint(folder / "tinyvgg.pt", Checkpoint(
+        architecture, build_model(architecture).state_dict(), tuple("0123456789"), MNIST_NORMALIZATION))
+    from core.assets import DEFAULT_CHECKPOINT
+
+    return {"digit": folder / "digit.png", "photo": folder / "photo.jpg", "tinyvgg": folder / "tinyvgg.pt",
+            "lenet": DEFAULT_CHECKPOINT}
+
+
+class Actions:
+    """Each method is one thing a user does, through the widgets."""
+
+    def __init__(self, window, files: dict[str, Path], rng) -> None:
+        self.window, self.files, self.rng = window, files, rng
+
+    def click(self, name: str) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+        from PySide6.QtWidgets import QPushButton
+
+        button = self.window.findChild(QPushButton, name)
+        if button is not None and button.isEnabled() and button.isVisible():
+            QTest.mouseClick(button, Qt.MouseButton.LeftButton)
+
+    def key(self, key, modifier=None) -> None:
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+
+        QTest.keyClick(self.window, key, modifier or Qt.KeyboardModifier.NoModifier)
+
+    def drop(self, which: str) -> None:
+        from tests.gui.user_actions import drop_file
+
+        drop_file(self.window, self.files[which], wait=False)  # the user goes on while it opens
+
+    def start(self): self.click("startButton")
+    def pause(self): self.click("pauseButton")
+    def stop(self): self.click("stopButton")
+    def step(self): self.click("stepButton")
+    def reset(self): self.click("resetButton")
+
+    def next_layer(self):
+        from PySide6.QtCore import Qt
+        self.key(Qt.Key.Key_Right)
+
+    def previous_layer(self):
+        from PySide6.QtCore import Qt
+        self.key(Qt.Key.Key_Left)
+
+    def next_sample(self): self.click("nextSample")
+    def random_sample(self): self.click("randomSample")
+    def drop_digit(self): self.drop("digit")
+    def drop_photo(self): self.drop("photo")
+    def drop_lenet(self): self.drop("lenet")
+    def drop_tinyvgg(self): self.drop("tinyvgg")
+    def evaluate(self): self.click("evaluateButton")
+
+    def paste_digit(self):
+        from PySide6.QtCore import Qt
+        from PySide6.QtGui import QImage
+        from PySide6.QtWidgets import QApplication
+
+        QApplication.clipboard().setImage(QImage(str(self.files["digit"])))
+        self.key(Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+
+    def type_text(self):
+        from PySide6.QtTest import QTest
+        from PySide6.QtWidgets import QPlainTextEdit
+
+        editor = self.window.findChild(QPlainTextEdit, "architectureText")
+        if editor.isEnabled():
+            QTest.keyClicks(editor, str(self.rng.choice([" -> RELU", "x", "(", " -> FC(10)", "9"])))
+
+    def choose_preset(self):
+        from PySide6.QtCore import Qt
+        from PySide6.QtTest import QTest
+        from PySide6.QtWidgets import QComboBox
+
+        box = self.window.findChild(QComboBox, "presetBox")
+        if box.isEnabled():
+            box.setFocus()
+            QTest.keyClick(box, Qt.Key.Key_Down if self.rng.random() < 0.5 else Qt.Key.Key_Up)
+
+    def look_back(self):
+        from PySide6.QtWidgets import QSlider
+
+        slider = self.window.findChild(QSlider, "lookBackSlider")
+        if slider.isEnabled():
+            slider.setValue(int(self.rng.integers(slider.minimum(), slider.maximum() + 1)))
+
+    def hover(self):
+        from tests.gui.user_actions import hover_unit
+
+        view = self.window.feature_maps
+        if not view.is_empty() and view.map_shape()[0] > 1:
+            h, w = view.map_shape()
+            hover_unit(view, int(self.rng.integers(view.map_count())), int(self.rng.integers(h)), int(self.rng.integers(w)))
+
+    def draw(self):
+        """A stroke as a mouse makes it: one move every 16 ms, each its own event-loop turn."""
+        from PySide6.QtCore import QEvent, QPointF, Qt, QTimer
+        from PySide6.QtGui import QMouseEvent
+        from PySide6.QtWidgets import QApplication
+
+        from tests.gui.user_actions import seven
+
+        canvas, points = self.window.canvas, seven()
+        left, none = Qt.MouseButton.LeftButton, Qt.MouseButton.NoButton
+
+        def send(kind, point, button, buttons) -> None:
+            position = QPointF(*point)
+            QApplication.sendEvent(canvas, QMouseEvent(kind, position, canvas.mapToGlobal(position), button, buttons,
+                                                       Qt.KeyboardModifier.NoModifier))
+
+        send(QEvent.Type.MouseButtonPress, points[0], left, left)
+        for i, point in enumerate(points[1:], 1):
+            QTimer.singleShot(16 * i, lambda point=point: send(QEvent.Type.MouseMove, point, none, left))
+        QTimer.singleShot(16 * len(points), lambda: send(QEvent.Type.MouseButtonRelease, points[-1], left, none))
+
+
+WEIGHTS = {
+    "start": 6, "pause": 3, "stop": 3, "step": 2, "reset": 2, "next_layer": 8, "previous_layer": 5,
+    "next_sample": 6, "random_sample": 4, "drop_digit": 3, "drop_photo": 2, "drop_lenet": 2, "drop_tinyvgg": 2,
+    "evaluate": 3, "paste_digit": 2, "type_text": 3, "choose_preset": 2, "look_back": 4, "hover": 6, "draw": 4,
+}
+
+
+def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[list[float], list[tuple[float, str]]]:
+    """Run `count` random actions; the gaps between beats (ms over the beat) and the long ones' actions."""
+    import numpy as np
+    from PySide6.QtCore import Qt, QTimer
+
+    rng = np.random.default_rng(seed)
+    names = list(WEIGHTS)
+    p = np.array([WEIGHTS[n] for n in names], float)
+    plan = [names[i] for i in rng.choice(len(names), size=count, p=p / p.sum())]
+    beats: list[tuple[float, str]] = []
+    current = ["idle"]
+    beat = QTimer()
+    beat.setTimerType(Qt.TimerType.PreciseTimer)
+    beat.setInterval(BEAT_MS)
+    beat.timeout.connect(lambda: beats.append((time.perf_counter(), current[0])))
+    done = [0]
+
+    def act() -> None:
+        if done[0] >= len(plan):
+            return
+        name = plan[done[0]]
+        current[0] = name
+        getattr(actions, name)()
+        done[0] += 1
+
+    driver = QTimer()
+    driver.setInterval(ACTION_INTERVAL_MS)
+    driver.timeout.connect(act)
+    beat.start()
+    driver.start()
+    try:
+        deadline = time.perf_counter() + count * ACTION_INTERVAL_MS / 1000 * 3 + 60
+        while done[0] < len(plan) and time.perf_counter() < deadline:
+            pump(0.05)
+        pump(1.0)  # let the last files open and the last run settle
+    finally:
+        driver.stop()
+        beat.stop()
+    gaps = [max(0.0, (b[0] - a[0]) * 1e3 - BEAT_MS) for a, b in zip(beats, beats[1:])]
+    long = sorted(((gap, beats[i + 1][1]) for i, gap in enumerate(gaps) if gap > TARGET_MS / 2), reverse=True)
+    return gaps, long
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--actions", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    import numpy as np
+
+    with tempfile.TemporaryDirectory() as folder, main_window() as window:
+        files = make_files(Path(folder))
+        idle, _ = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed)
+        pump(3.0)
+        gaps, long = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions, args.seed)
+        window.coordinator.stop()
+    longest = max(gaps)
+    print(f"{args.actions} actions, {len(gaps)} beats: p99 {percentile(gaps, 99):.1f} ms, longest {longest:.1f} ms; "
+          f"idle longest {max(idle, default=0):.1f} ms")
+    for gap, action in long[:10]:
+        print(f"  {gap:7.1f} ms during {action}")
+    report(Figure(
+        "longest GUI-thread block over 300 random user actions", longest, "ms",
+        f"idle window longest gap {max(idle, default=0):.1f} ms", f"< {TARGET_MS:g} ms", longest < TARGET_MS,
+    ))
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    main()
