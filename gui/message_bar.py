@@ -6,6 +6,7 @@ from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QToolButton, QWidget
 
 INFO_SHOWN_MS = 8000
+MAX_SHOWN = 500  # characters of a message on show (a message quoting a megabyte of input stays readable)
 _ERROR_STYLE = "background:#fde2e1;color:#8a1c1c;padding:2px 6px;border-radius:3px;"
 _INFO_STYLE = "color:#333;padding:2px 6px;"
 
@@ -79,5 +80,9 @@ class MessageBar(QWidget):
 
     def _show(self, text: str, tooltip: str, style: str) -> None:
         self.label.setStyleSheet(style)
-        self.label.setText(text)
-        self.label.setToolTip(tooltip)
+        self.label.setText(_shortened(text))
+        self.label.setToolTip(_shortened(tooltip))
+
+
+def _shortened(text: str) -> str:
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"

@@ -4,6 +4,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from PySide6.QtCore import QTimer, Signal
+from PySide6.QtGui import QTextOption
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
@@ -20,10 +21,33 @@ from gui.concepts import TOOLTIPS
 
 TABLE_HEADERS = ("layer", "kind", "output shape", "params", "receptive field")
 EDIT_DEBOUNCE_MS = 250
+MAX_TEXT = 20_000  # far past any real layer pattern; a pasted megabyte would stall Qt's text layout
+MAX_SHOWN_ERROR = 300
 EDITOR_LINES = 3
 TABLE_ROWS = 6
 _ERROR_STYLE = "color: #c62828;"
 _EDITOR_ERROR_STYLE = "QPlainTextEdit { border: 2px solid #c62828; }"
+
+
+class BoundedTextEdit(QPlainTextEdit):
+    """Plain text of at most ``max_chars``, wrapped anywhere: Qt's word wrap took minutes to lay out a
+    one-megabyte word, and a paste beyond the limit is cut to fit."""
+
+    def __init__(self, max_chars: int) -> None:
+        super().__init__()
+        self.max_chars = max_chars
+        self.setWordWrapMode(QTextOption.WrapMode.WrapAnywhere)
+
+    def insertFromMimeData(self, source) -> None:
+        room = self.max_chars - len(self.toPlainText()) + len(self.textCursor().selectedText())
+        if source.hasText() and room >= 0:
+            self.insertPlainText(source.text()[:room])
+
+    def keyPressEvent(self, event) -> None:
+        full = len(self.toPlainText()) >= self.max_chars and not self.textCursor().hasSelection()
+        if full and event.text() and event.text().isprintable():
+            return
+        super().keyPressEvent(event)
 
 
 class ArchitectureEditor(QGroupBox):
@@ -42,7 +66,7 @@ class ArchitectureEditor(QGroupBox):
         self._presets_box.setObjectName("presetBox")
         self._presets_box.setToolTip("Start from a known network, then edit its layer pattern below.")
         self._presets_box.activated.connect(self._on_preset_activated)
-        self._editor = QPlainTextEdit()
+        self._editor = BoundedTextEdit(MAX_TEXT)
         self._editor.setObjectName("architectureText")
         self._editor.setPlaceholderText("INPUT(1x28x28) -> CONV(8,5) -> RELU -> POOL(2) -> FC(10)")
         self._editor.setToolTip("\n".join(TOOLTIPS[key] for key in ("conv", "relu", "pooling", "fc")))
@@ -89,7 +113,7 @@ class ArchitectureEditor(QGroupBox):
             return
         self._edit_timer.stop()
         self._editor.blockSignals(True)
-        self._editor.setPlainText(text)
+        self._editor.setPlainText(text[:MAX_TEXT])
         self._editor.blockSignals(False)
 
     def text(self) -> str:
@@ -119,8 +143,9 @@ class ArchitectureEditor(QGroupBox):
         ]
 
     def show_error(self, message: str) -> None:
-        self._error.setText(message)
-        self._error.setToolTip(message)
+        shown = message if len(message) <= MAX_SHOWN_ERROR else message[: MAX_SHOWN_ERROR - 1] + "…"
+        self._error.setText(shown)
+        self._error.setToolTip(shown)
         self._editor.setStyleSheet(_EDITOR_ERROR_STYLE)
 
     def error(self) -> str:

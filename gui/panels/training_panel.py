@@ -298,6 +298,7 @@ class TrainingPanel(QWidget):
         return self._progress_label.text()
 
     def show_message(self, text: str, error: bool = False) -> None:
+        text = text if len(text) <= 500 else text[:499] + "…"
         self._status.setText(text)
         self._status.setToolTip(text)
         self._status.setStyleSheet(_ERROR_STYLE if error else "")

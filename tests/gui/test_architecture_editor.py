@@ -91,3 +91,20 @@ def test_height_does_not_follow_the_text_error_or_table(editor, qtbot):
     editor.set_text("INPUT(1x28x28) ->\n" * 30 + "FC(10)")
     assert editor.sizeHint().height() == before
     assert editor.findChild(QTableWidget, "architectureTable").rowCount() == 40
+
+
+def test_a_pasted_megabyte_is_cut_to_the_limit_and_typing_stops_there(editor, qtbot):
+    from PySide6.QtWidgets import QApplication
+
+    from gui.panels.architecture_editor import MAX_TEXT
+
+    box = text_box(editor)
+    QApplication.clipboard().setText("A" * 1_000_000)
+    box.setFocus()
+    with qtbot.waitSignal(editor.architectureEdited, timeout=5000):
+        qtbot.keyClick(box, Qt.Key.Key_V, Qt.KeyboardModifier.ControlModifier)
+    assert len(editor.text()) == MAX_TEXT
+    qtbot.keyClicks(box, "xyz")
+    assert len(editor.text()) == MAX_TEXT
+    editor.show_error("unknown layer '" + "A" * 5000 + "'")
+    assert len(editor.error()) <= 300
