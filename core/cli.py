@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from core.architecture import DEFAULT_PRESET, PRESETS, ArchitectureError, build_model, max_batch_size, parse
+from core.architecture import DEFAULT_PRESET, PRESETS, ArchitectureError, build_model, check_batch_size, max_batch_size, parse
 from core.assets import DEFAULT_CHECKPOINT
 from core.budget import format_bytes, memory_budget
 from core.checkpoint import Checkpoint, CheckpointError, save_checkpoint
@@ -139,6 +139,10 @@ def train_command(args: argparse.Namespace) -> int:
             f"the data has {len(train.classes)} classes but the model's last layer has "
             f"{architecture.num_classes} outputs"
         )
+    check_batch_size(architecture, min(config.batch_size, len(train)), len(train))
+    for split in (train, test):
+        if split.skipped:
+            print(f"note: {split.skipped_summary()}", file=sys.stderr)
     torch.manual_seed(config.seed)
     model = build_model(architecture)
     trainer = Trainer(model, train, test, config, device=device)

@@ -313,6 +313,7 @@ class MainWindow(QMainWindow):
         self.messages.stop()
         self.coordinator.stop()
         self.binder.close()
+        self.editor.cancel_pending_edit()
         self.files.close()
         self.autosave.close(offer_again=by_signal and self.state.unsaved_training)
         super().closeEvent(event)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from core.architecture import Architecture, parse
+from core.architecture import Architecture, check_batch_size, parse
 from core.data import load_dataset
 from core.events import Event
 from core.model_session import ModelSession
@@ -107,6 +107,9 @@ class TrainingCoordinator:
         except ValueError as exc:
             self.error.emit(str(exc))
             return False
+        samples = self.viewer.samples()
+        if samples.skipped:
+            self.message.emit(samples.skipped_summary())
         return True
 
     def full_state(self) -> FullState | None:
@@ -147,6 +150,7 @@ class TrainingCoordinator:
                 )
             if settings.dataset != viewer.dataset_source:
                 viewer.change_dataset(settings.dataset)
+            check_batch_size(architecture, settings.batch_size)
             if architecture != viewer.session.architecture:
                 self._replace_model(architecture, settings, seed=0)
             else:

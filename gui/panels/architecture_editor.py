@@ -119,6 +119,10 @@ class ArchitectureEditor(QGroupBox):
     def text(self) -> str:
         return self._editor.toPlainText()
 
+    def cancel_pending_edit(self) -> None:
+        """Forget typing not yet reported (the window is closing)."""
+        self._edit_timer.stop()
+
     def set_editable(self, editable: bool) -> None:
         for widget in (self._presets_box, self._editor):
             widget.setEnabled(editable)
