@@ -24,6 +24,7 @@ def _main(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_train_writes_a_checkpoint_that_evaluate_reads(tmp_path):
     out = tmp_path / "xo.pt"
     result = _main("train", "--preset", "xo", "--data", "xo", "--epochs", "2", "--batch-size", "50", "--out", str(out))
@@ -58,6 +59,7 @@ def test_evaluate_an_image_folder_of_digits(tmp_path):
     assert float(result.stdout.split()[1]) >= 0.85
 
 
+@pytest.mark.slow
 def test_bad_input_exits_non_zero_with_one_line_and_no_traceback(tmp_path):
     junk = tmp_path / "junk.pt"
     junk.write_bytes(np.random.default_rng(0).bytes(500))

@@ -22,6 +22,7 @@ def _collect(process: TrainingProcess, until, timeout=60.0):
     return events, snapshots
 
 
+@pytest.mark.slow
 def test_worker_runs_pauses_steps_and_stops():
     job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=3, lr=0.05))
     process = TrainingProcess(job)
@@ -46,6 +47,7 @@ def test_worker_runs_pauses_steps_and_stops():
     assert not process.is_alive()
 
 
+@pytest.mark.slow
 def test_diverging_learning_rate_reports_failure_with_restored_weights():
     job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=50, lr=10.0))
     process = TrainingProcess(job)

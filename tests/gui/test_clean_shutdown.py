@@ -58,6 +58,7 @@ def forkserver_workers(monkeypatch):
     multiprocessing.forkserver._forkserver._stop()  # the server would otherwise outlive the test
 
 
+@pytest.mark.slow
 def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot, forkserver_workers):
     coordinator = xo_coordinator()
     states: list[str] = []
@@ -81,6 +82,7 @@ def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot
     print(f"{CYCLES} start/stop cycles (fork server) took {elapsed:.1f} s")
 
 
+@pytest.mark.slow
 def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
     coordinator = xo_coordinator()
     threads, descriptors = threading.active_count(), open_file_descriptors()
@@ -92,6 +94,7 @@ def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
     assert open_file_descriptors() <= descriptors
 
 
+@pytest.mark.slow
 def test_a_training_worker_is_gone_promptly_after_stop(qtbot):
     process = TrainingProcess(JOB)
     process.start()
@@ -164,6 +167,7 @@ def assert_clean_exit(result: subprocess.CompletedProcess) -> None:
     assert "Traceback" not in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_closing_the_window_while_training_exits_cleanly_within_two_seconds(tmp_path):
     """One retry absorbs a busy CI core; a shutdown that is slow by design (e.g. waiting out the
     worker's kill timeout) is slow both times and still fails."""

@@ -1,5 +1,6 @@
 """The main window driven like a user: draw, step layers, train, hover units, drop files."""
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtTest import QTest
 
@@ -48,6 +49,7 @@ def test_right_key_steps_layers_and_the_feature_map_grid_changes_shape(window, q
     assert window.current_layer_name() == "pool1" and window.feature_maps.map_shape() == (12, 12)
 
 
+@pytest.mark.slow
 def test_training_a_few_batches_changes_the_filters_shown(window, qtbot):
     window.state.show_sample(3)
     first_step = window.state.session.step
@@ -134,7 +136,7 @@ def test_confusion_matrix_of_the_bundled_model_lets_the_user_browse_its_mistakes
 
     from tests.gui.test_confusion_view import click_cell
 
-    tabs = next(t for t in window.findChildren(QTabWidget) if t.indexOf(window.confusion) >= 0)
+    tabs = window.findChild(QTabWidget, "viewTabs")
     bar = tabs.tabBar()
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(tabs.indexOf(window.confusion)).center())
     assert window.confusion.isVisible()
@@ -154,6 +156,7 @@ def test_confusion_matrix_of_the_bundled_model_lets_the_user_browse_its_mistakes
     assert window.input_view.caption.text().startswith("test sample")
 
 
+@pytest.mark.slow
 def test_each_epoch_adds_a_test_accuracy_point_measured_by_the_window(window, qtbot):
     before = len(window.state.history.test_steps)
     choose_training(window, "sgd", 0.005, 256, 1)
@@ -165,6 +168,7 @@ def test_each_epoch_adds_a_test_accuracy_point_measured_by_the_window(window, qt
     click(window, "stopButton")
 
 
+@pytest.mark.slow
 def test_looking_back_shows_the_filters_of_an_earlier_epoch(window, qtbot):
     from PySide6.QtWidgets import QSlider
 

@@ -1,14 +1,15 @@
-from gui.message_bar import INFO_SHOWN_MS, MessageBar
+from gui.message_bar import MessageBar
 
 
 def test_errors_stay_until_dismissed_and_messages_fade(qtbot):
     bar = MessageBar()
     qtbot.addWidget(bar)
+    bar._timer.setInterval(300)  # the 8 s a user gets to read a message, shortened for the test
     bar.show()
     height = bar.sizeHint().height()
     bar.show_message("saved model.pt")
     assert bar.label.text() == "saved model.pt" and bar.error() == ""
-    qtbot.waitUntil(lambda: bar.label.text() == " ", timeout=INFO_SHOWN_MS + 2000)
+    qtbot.waitUntil(lambda: bar.label.text() == " ", timeout=5000)
     bar.show_error("model.pt is not a readable checkpoint")
     bar.show_message("showing the live weights")  # does not hide the error
     assert bar.error() == "model.pt is not a readable checkpoint" and "model.pt" in bar.label.text()

@@ -1,5 +1,6 @@
 """Keyboard shortcuts and file exports, pressed and used as a user would."""
 import numpy as np
+import pytest
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage
 from PySide6.QtTest import QTest
@@ -8,6 +9,7 @@ from core.checkpoint import load_checkpoint
 from tests.gui.user_actions import click, settle
 
 
+@pytest.mark.slow
 def test_space_starts_and_pauses_training(window, qtbot):
     window.activateWindow()
     QTest.keyClick(window, Qt.Key.Key_Space)

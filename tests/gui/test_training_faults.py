@@ -18,6 +18,8 @@ from core.checkpoint import Checkpoint, save_checkpoint
 from core.preprocess import MNIST_NORMALIZATION
 from tests.gui.user_actions import drop_file
 
+pytestmark = pytest.mark.slow  # every test here runs real training processes
+
 START_TIMEOUT_MS = 60_000  # a spawned worker imports torch before its first batch
 
 
