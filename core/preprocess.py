@@ -78,13 +78,14 @@ def mnist_style(drawing: np.ndarray) -> np.ndarray | None:
     ink becomes 1, so a faint pen and a uint16 canvas give the same digit. A drawing without ink
     gives None.
     """
-    ink = _ink_levels(drawing)
-    rows = np.flatnonzero(ink.any(axis=1))
+    values = _checked_drawing(drawing)
+    inked = values > 0
+    rows = np.flatnonzero(inked.any(axis=1))
     if rows.size == 0:
         return None
-    cols = np.flatnonzero(ink.any(axis=0))
-    cropped = ink[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]
-    glyph = _resize_longer_side(cropped, MNIST_BOX)
+    cols = np.flatnonzero(inked.any(axis=0))
+    cropped = values[rows[0] : rows[-1] + 1, cols[0] : cols[-1] + 1]  # scaled after cropping: a canvas is mostly empty
+    glyph = _resize_longer_side(np.clip(cropped, 0.0, None) / values.max(), MNIST_BOX)
     if not glyph.any():
         return None
     return _paste_centred_on_mass(glyph, MNIST_SIDE)
@@ -144,19 +145,17 @@ def fit_image(image: np.ndarray, input_shape: tuple[int, int, int]) -> np.ndarra
     return fitted
 
 
-def _ink_levels(drawing: np.ndarray) -> np.ndarray:
-    """Drawing of any dtype -> float64 ink in [0, 1], strongest ink = 1; all zeros when there is none."""
+def _checked_drawing(drawing: np.ndarray) -> np.ndarray:
+    """A drawing of any dtype as float32 ink (higher = more ink, at or below 0 = none)."""
     values = np.asarray(drawing)
     if values.ndim != 2 or values.size == 0:
         raise ValueError(f"a drawing must be a non-empty 2-D array, got shape {values.shape}")
     if not (np.issubdtype(values.dtype, np.number) or values.dtype == np.bool_):
         raise ValueError(f"a drawing must hold numbers, got dtype {values.dtype}")
-    values = values.astype(np.float64)
-    if not np.isfinite(values).all():
+    values = values.astype(np.float32, copy=False)
+    if not (np.isfinite(values.max()) and np.isfinite(values.min())):  # NaN or an infinity reaches one of them
         raise ValueError("a drawing must not contain NaN or infinite values")
-    values = np.clip(values, 0.0, None)
-    peak = values.max()
-    return values / peak if peak > 0 else values
+    return values
 
 
 def _resize_longer_side(ink: np.ndarray, longer: int) -> np.ndarray:

@@ -9,6 +9,7 @@ from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButto
 from gui.concepts import TOOLTIPS
 
 EMPTY_HINT = "draw a digit or open an image"
+THUMBNAIL_SIDE = 160
 ERF_OPACITY = 0.75
 RF_COLOUR = (255, 200, 40)
 Box = tuple[int, int, int, int]
@@ -227,12 +228,21 @@ class InputView(QWidget):
 
 
 def _display_original(original: np.ndarray) -> np.ndarray:
-    pixels = np.array(original, dtype=np.float32, copy=True)
+    """A copy to draw, shrunk by whole-pixel averaging to at most THUMBNAIL_SIDE: the panel shows it
+    about that size, and the canvas's 280 px drawing arrives on every stroke."""
+    pixels = np.asarray(original, dtype=np.float32)
     if not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)):
         raise ValueError(f"original must be (H, W) gray or (H, W, 3) RGB, got shape {pixels.shape}")
     if pixels.shape[0] == 0 or pixels.shape[1] == 0:
         raise ValueError(f"original is empty: shape {pixels.shape}")
-    return pixels
+    factor = -(-max(pixels.shape[:2]) // THUMBNAIL_SIDE)
+    if factor == 1:
+        return pixels.copy()
+    height, width = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
+    if height == 0 or width == 0:  # a sliver: keep every pixel
+        return pixels.copy()
+    total = sum(pixels[dy:height:factor, dx:width:factor] for dy in range(factor) for dx in range(factor))
+    return (total / np.float32(factor * factor)).astype(np.float32)
 
 
 def _display_model_input(model_input: np.ndarray) -> np.ndarray:

@@ -51,3 +51,14 @@ def test_arrays_are_copies_that_do_not_change_with_the_model():
     with torch.no_grad():
         model.conv1.weight.add_(1.0)
     np.testing.assert_array_equal(result.filters["conv1"], before)
+
+
+def test_a_plain_chain_with_an_in_place_relu_keeps_the_map_before_it():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(3 * 6 * 6, 2)).eval()
+    x = np.random.default_rng(0).standard_normal((1, 8, 8)).astype(np.float32)
+    result = inspect(model, x)
+    with torch.no_grad():
+        conv = model[0](torch.from_numpy(x)[None])[0].numpy()
+    np.testing.assert_allclose(result.activations["0"], conv, rtol=1e-6)
+    assert (result.activations["0"] < 0).any() and (result.activations["1"] >= 0).all()

@@ -48,11 +48,12 @@ def test_starts_empty_with_a_hint(view):
 def test_gray_drawing_and_one_channel_input_are_shown(view, digit):
     model_input = downsampled(digit)
     view.set_images(digit, model_input)
-    np.testing.assert_array_equal(view.original_item.image, digit)
+    # the 280 px drawing is shown as a 140 px thumbnail, each pixel the mean of a 2x2 block
+    np.testing.assert_allclose(view.original_item.image, digit.reshape(140, 2, 140, 2).mean(axis=(1, 3)), atol=1e-6)
     np.testing.assert_array_equal(view.model_item.image, model_input[0])
     assert tuple(view.model_item.getLevels()) == (0.0, 1.0)
     assert not view.original_hint.isVisible() and not view.model_hint.isVisible()
-    assert view_contains(view.original_view, QRectF(0, 0, 280, 280))
+    assert view_contains(view.original_view, QRectF(0, 0, 140, 140))
     assert view_contains(view.model_view, QRectF(0, 0, 28, 28))
     assert view.image_border.rect() == QRectF(0, 0, 28, 28)
 
