@@ -131,6 +131,12 @@ def _run_folders(root: Path) -> list[Path]:
     return found
 
 
+def display_path(folder: str | os.PathLike) -> str:
+    """A folder with the home directory written ~, as a user reads it."""
+    path, home = Path(folder), Path.home()
+    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
+
+
 def _relative_name(folder: Path, root: Path) -> str:
     try:
         return str(folder.relative_to(root))

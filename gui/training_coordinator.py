@@ -18,6 +18,7 @@ from core.architecture import PRESETS, Architecture, parse
 from core.data import load_dataset
 from core.events import Event
 from core.model_session import ModelSession
+from core.run_catalog import display_path
 from core.run_status import RunStatus
 from core.runs import RunError, new_run_folder
 from core.train_settings import TrainSettings
@@ -256,7 +257,7 @@ class TrainingCoordinator:
         self._set_state(TrainingState.PAUSED if paused else TrainingState.STARTING)
         self.run_started.emit(job.run_folder)
         if job.run_folder is not None:
-            self.message.emit(f"training run: {_home_relative(job.run_folder)}")
+            self.message.emit(f"training run: {display_path(job.run_folder)}")
 
     def _finish(self, process: TrainingProcess) -> None:
         events, snapshot = process.stop()
@@ -300,12 +301,6 @@ def _preset_name(text: str) -> str:
     except ValueError:
         return "custom"
     return next((name for name, preset in PRESETS.items() if parse(preset) == architecture), "custom")
-
-
-def _home_relative(folder: str) -> str:
-    """A folder with the home directory written ~, as a user reads it."""
-    path, home = Path(folder), Path.home()
-    return f"~/{path.relative_to(home)}" if path.is_relative_to(home) else str(path)
 
 
 def _random_seed() -> int:
