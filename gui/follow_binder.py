@@ -14,7 +14,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.run_catalog import display_path
+from core.run_catalog import display_path, writer_gone
 from core.run_follower import FollowUpdate, RunFollower
 from core.run_status import RunStatus
 from core.runs import Run
@@ -90,7 +90,7 @@ class FollowBinder(QObject):
         if update.run is None:
             return
         if not self._shown:
-            if update.opened or update.weights is not None:  # a run that could not be shown: try a new snapshot
+            if update.error is None and (update.opened or update.weights is not None):  # else: wait for a new snapshot
                 self._show(update.run)
         else:
             self.state.run_grew(update.new_metrics, update.steps, update.weights_step, update.weights)
@@ -125,20 +125,22 @@ class FollowBinder(QObject):
         self._last_error = error
 
     def _say_status(self, update: FollowUpdate) -> None:
-        if update.status == self._status:
+        status, message = update.status, update.message
+        if status is RunStatus.RUNNING and writer_gone(update.run.info.get("writer")):
+            status, message = RunStatus.STOPPED, "the program writing it ended without closing it"
+        if status == self._status:
             return
-        self._status = update.status
+        self._status = status
         name = display_path(self._follower.folder)
-        if update.status in _VERDICTS:
-            self.curves.set_status(update.message, error=True)
-            self.error.emit(update.message)
-        elif update.status is RunStatus.RUNNING:
+        if status in _VERDICTS:
+            self.curves.set_status(message, error=True)
+            self.error.emit(message)
+        elif status is RunStatus.RUNNING:
             self.curves.set_status(f"following {name}: it is still being written")
         else:
-            why = f": {update.message}" if update.message else ""
-            self.curves.set_status(f"{name}: {update.status.value}{why}")
-        if update.status is not RunStatus.RUNNING:
-            self._timer.stop()  # a closed run does not change any more
+            self.curves.set_status(f"{name}: {status.value}" + (f": {message}" if message else ""))
+        if status is not RunStatus.RUNNING:
+            self._timer.stop()  # a closed run (or one whose writer is gone) does not change any more
 
     def _on_session_replaced(self) -> None:
         if not self._replacing and self._follower is not None:
