@@ -17,6 +17,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--model", metavar="FILE.py:FUNCTION", help="inspect your own nn.Module (FUNCTION() returns it)")
     parser.add_argument("--input-shape", default="1x28x28", metavar="CxHxW", help="your model's input (default 1x28x28)")
     parser.add_argument("--weights", help="a state_dict for --model, read with torch.load(weights_only=True)")
+    parser.add_argument("--follow", metavar="RUN_FOLDER", help="show a run folder and follow it while it is written")
     add_commands(parser.add_subparsers(dest="command"))
     return parser.parse_args(argv)
 
@@ -52,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     from gui.app import run_app
 
     user_model = (args.model, args.input_shape, args.weights) if args.model else None
-    return run_app(args.checkpoint, args.screenshot, user_model)
+    return run_app(args.checkpoint, args.screenshot, user_model, args.follow)
 
 
 if __name__ == "__main__":

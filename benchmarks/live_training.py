@@ -59,7 +59,7 @@ def headless_worker(seconds: float, lr: float, batch_size: int) -> float:
         while first_running is None or time.perf_counter() - first_running < seconds:
             time.sleep(0.04)
             for event in process.poll_events():
-                if isinstance(event, Progress) and event.state == "running":
+                if isinstance(event, Progress) and event.state.value == "running":
                     first_running = first_running or time.perf_counter()
                     rate = event.samples_per_s
             process.newest_snapshot()

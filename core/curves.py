@@ -22,3 +22,9 @@ def smooth(values: Sequence[float], strength: float) -> list[float]:
         weight = strength * weight + (1.0 - strength)
         smoothed.append(average / weight)
     return smoothed
+
+
+def latest(values: Sequence[float]) -> float | None:
+    """The newest finite value (a diverged step's NaN is skipped), or None."""
+    return next((float(v) for v in reversed(values) if math.isfinite(v)), None)
+

@@ -50,7 +50,7 @@ from core.run_status import RunStatus
 from core.trainer import MetricsHistory
 
 __all__ = ["RunStatus", "RunError", "RunWriter", "Run", "RunChanges", "open_run", "runs_home", "new_run_folder",
-           "checkpoint_from"]
+           "checkpoint_from", "history_from_metrics"]
 
 FORMAT = "convscope-run"
 VERSION = 1
@@ -415,18 +415,7 @@ class Run:
 
     def history(self) -> MetricsHistory:
         """The curves: every logged loss/accuracy, and test accuracy where it was measured."""
-        history = MetricsHistory()
-        for record in self.metrics:
-            loss = record.get("loss")
-            if "loss" in record:
-                history.steps.append(record["step"])
-                history.loss.append(math.nan if loss is None else float(loss))
-                accuracy = record.get("accuracy")
-                history.accuracy.append(math.nan if accuracy is None else float(accuracy))
-            if record.get("test_accuracy") is not None:
-                history.test_steps.append(record["step"])
-                history.test_accuracy.append(float(record["test_accuracy"]))
-        return history
+        return history_from_metrics(self.metrics)
 
     def to_checkpoint(self, step: int | None = None) -> Checkpoint:
         """The run's weights at ``step`` (default: the newest) as a checkpoint: what `evaluate` and the
@@ -490,6 +479,26 @@ class Run:
                 fresh.append(record)
         self.metrics.extend(fresh)
         return fresh
+
+
+def history_from_metrics(records: list[dict]) -> MetricsHistory:
+    """Metrics lines as curves: a line with a loss is a training step (a null loss, a diverged step, is
+    NaN); a test accuracy counts wherever it was logged."""
+    history = MetricsHistory()
+    for record in records:
+        if "loss" in record:
+            loss, accuracy = record.get("loss"), record.get("accuracy")
+            history.steps.append(record["step"])
+            history.loss.append(_number_or_nan(loss))
+            history.accuracy.append(_number_or_nan(accuracy))
+        if isinstance(record.get("test_accuracy"), (int, float)):
+            history.test_steps.append(record["step"])
+            history.test_accuracy.append(float(record["test_accuracy"]))
+    return history
+
+
+def _number_or_nan(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 def open_run(folder: str | os.PathLike) -> Run:

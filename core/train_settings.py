@@ -17,9 +17,12 @@ class TrainSettings:
     weight_decay: float = 0.0
     augment: bool = False
     schedule: str = "constant"
+    pace: float = 0.0  # slow motion: at most this many steps a second; 0 = full speed
 
     def config(self) -> TrainConfig:
         """The trainer's configuration; raises ValueError naming a setting that cannot be used."""
+        if not (self.pace >= 0 and self.pace < float("inf")):
+            raise ValueError(f"slow motion must be 0 (off) or a number of steps per second, not {self.pace}")
         return TrainConfig(
             optimizer=self.optimizer, lr=self.lr, batch_size=self.batch_size, epochs=self.epochs,
             weight_decay=self.weight_decay, augment=self.augment, schedule=self.schedule,

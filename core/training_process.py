@@ -1,9 +1,14 @@
 """Training in a child process, so nothing the GUI does (and no GIL it holds) slows the optimizer.
 
-The parent sends commands (run, pause, step, stop, ...) over one queue and reads messages back: small
-``Progress`` events that are never dropped, and ``Snapshot``s of the weights that are (the viewer only
-wants the newest one). Every message is made of plain numpy arrays and numbers, copied at a batch
-boundary, so the parent never sees tensors the optimizer is writing.
+The parent sends commands (run, pause, step, stop, pace, test_accuracy, ...) over one queue and reads
+messages back: small ``Progress`` events that are never dropped, and ``Snapshot``s of the weights that are
+(the viewer only wants the newest one). Every message is made of plain numpy arrays and numbers, copied at
+a batch boundary, so the parent never sees tensors the optimizer is writing.
+
+A job with a ``run_folder`` is written there as a run (core.runs): every step, snapshots, and the test
+accuracy the parent measures and sends back. A divergence or a failure to learn ends the run with that
+status (``RunEnded``) and the worker exits; a finished run is judged once the parent's test accuracy of
+its last step arrives.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ import os
 import queue
 import signal
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from enum import Enum
 
 import numpy as np
@@ -21,7 +26,11 @@ import torch
 
 from core.architecture import ArchitectureError, build_model, parse
 from core.data import DataError, load_dataset
+from core.pacing import Pacer
+from core.run_status import RunStatus
+from core.runs import RunWriter
 from core.trainer import DivergedError, HistoryDelta, MetricsHistory, Stopwatch, TrainConfig, Trainer
+from core.training_run import RunRecorder, epoch_verdict, final_status, probe_images
 from core.weights import WeightsSnapshot
 
 _CONTEXT = mp.get_context("spawn")
@@ -51,6 +60,9 @@ class TrainingJob:
     threads: int = 1
     snapshot_interval: float = 0.08  # a fixed cadence of 12.5 Hz keeps the views above 10 Hz
     session: int = 0  # the ModelSession the weights belong to: every snapshot carries it back
+    run_folder: str | None = None  # a new or empty folder to write the run in; None: not recorded
+    run_settings: dict | None = None  # what run.json keeps as the run's settings
+    pace: float = 0.0  # slow motion: at most this many steps a second; 0 = full speed
 
 
 @dataclass(frozen=True)
@@ -77,8 +89,20 @@ class EpochEnd:
 
 @dataclass(frozen=True)
 class Failure:
-    kind: str  # "diverged", "data", "architecture", "error"
+    kind: str  # "data", "architecture", "run" (the run folder cannot be written), "error"
     message: str
+
+
+@dataclass(frozen=True)
+class RunEnded:
+    """The run has its verdict: finished, diverged or failed to learn (the worker then exits), or stopped.
+    ``snapshot`` holds the weights it ended with (after a divergence, the restored ones): applied last,
+    since the snapshot queue may still hold weights from before the divergence."""
+
+    status: RunStatus
+    message: str
+    folder: str | None
+    snapshot: WeightsSnapshot
 
 
 @dataclass(frozen=True)
@@ -223,7 +247,29 @@ def _run_worker(job: TrainingJob, commands, events, snapshots) -> None:
     except Exception as exc:  # the parent shows it; the app must keep running
         events.put(Failure("error", f"training could not start: {exc}"))
         return
-    _Worker(trainer, job, commands, events, snapshots).loop()
+    _Worker(trainer, job, commands, events, snapshots, _recorder(job, trainer, events)).loop()
+
+
+def _recorder(job: TrainingJob, trainer: Trainer, events) -> RunRecorder | None:
+    """The run's writer, with the starting weights saved; None (and said) when the folder cannot be written."""
+    if job.run_folder is None:
+        return None
+    try:
+        train = trainer.train_set
+        settings = {**(job.run_settings or {}), "device": str(trainer.device)}
+        writer = RunWriter(job.run_folder, job.architecture, settings, train.classes, train.normalization)
+        recorder = RunRecorder(writer, trainer)
+        recorder.snapshot()
+    except (OSError, ValueError, RuntimeError) as exc:
+        events.put(Failure("run", _unrecorded(job.run_folder, exc)))
+        return None
+    return recorder
+
+
+def _unrecorded(folder: str, exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    reason = getattr(exc, "strerror", None) or (lines[0] if lines else type(exc).__name__)
+    return f"the run folder {folder} could not be written ({reason}): training goes on without recording the run"
 
 
 def _make_trainer(job: TrainingJob) -> Trainer:
@@ -248,54 +294,79 @@ def _make_trainer(job: TrainingJob) -> Trainer:
 
 
 class _Worker:
-    def __init__(self, trainer: Trainer, job: TrainingJob, commands, events, snapshots) -> None:
+    def __init__(
+        self, trainer: Trainer, job: TrainingJob, commands, events, snapshots, recorder: RunRecorder | None = None
+    ) -> None:
         self.trainer = trainer
         self.job = job
         self.commands = commands
         self.events = events
         self.snapshots = snapshots
+        self.recorder = recorder
         self.state = TrainingState.PAUSED
         self.stopwatch = Stopwatch()
+        self.pacer = Pacer(job.pace or None)
+        self.probe = probe_images(trainer)
+        self.ended = False  # the run has its verdict
         self.published_step = trainer.history.steps[-1] if trainer.history.steps else trainer.first_step
         self.next_publish = 0.0
 
     def loop(self) -> None:
+        try:
+            self._loop()
+        except Exception as exc:  # the run is closed and the parent told; the app keeps running
+            self._end(RunStatus.STOPPED, f"training stopped by an error: {type(exc).__name__}: {exc}")
+            self.events.put(Failure("error", f"training stopped by an error: {exc}"))
+
+    def _loop(self) -> None:
         self._publish(force=True)
         next_parent_check = time.monotonic() + PARENT_CHECK_S
         while True:
-            blocking = self.state != TrainingState.RUNNING
+            running = self.state == TrainingState.RUNNING
+            wait = self.pacer.due_in() if running else PARENT_CHECK_S
             try:
-                command = self.commands.get(timeout=PARENT_CHECK_S) if blocking else self.commands.get_nowait()
+                command = self.commands.get(timeout=min(wait, PARENT_CHECK_S)) if wait > 0 else self.commands.get_nowait()
             except queue.Empty:
                 command = None
-            if blocking or time.monotonic() >= next_parent_check:
+            if wait > 0 or time.monotonic() >= next_parent_check:
                 next_parent_check = time.monotonic() + PARENT_CHECK_S
                 if self._parent_gone():
+                    self._end(RunStatus.STOPPED, "the app ended during the run")
                     return  # the app was killed: do not linger as an orphan, however long the epoch
             if command is not None and not self._handle(command):
                 return
-            if self.state == TrainingState.RUNNING:
-                self._train_one()
+            if self.state == TrainingState.RUNNING and self.pacer.due_in() == 0:
+                self.pacer.started_step()
+                if not self._train_one():
+                    return
 
     def _handle(self, command: tuple) -> bool:
         name = command[0]
         if name == "stop":
             self._publish(force=True)
+            if self.trainer.finished:
+                self._end(*final_status(self.trainer, self.probe))
+            else:
+                self._end(RunStatus.STOPPED, f"stopped by the user at step {self.trainer.first_step + self.trainer.step_count}")
             return False
-        if name == "run" and not self.trainer.finished:
+        if name == "run" and not self.trainer.finished and not self.ended:
             self.state = TrainingState.RUNNING
             self.stopwatch = Stopwatch()
+            self.pacer.set_rate(self.pacer.steps_per_second)  # the schedule starts now, not at the pause
         elif name == "pause" and self.state == TrainingState.RUNNING:
             self.state = TrainingState.PAUSED
             self._publish(force=True)
-        elif name == "step":
-            if self.trainer.finished:
-                self._extend_by_one_epoch()
+        elif name == "step" and not self.ended and not self.trainer.finished:  # after the end: a new run
             self.state = TrainingState.PAUSED
-            self._train_one()
+            alive = self._train_one()
             self._publish(force=True)
+            return alive
         elif name == "state":
             self.events.put(self._full_state())
+        elif name == "pace":
+            self.pacer.set_rate(command[1] or None)
+        elif name == "test_accuracy":
+            self._test_accuracy(*command[1:])
         return True
 
     @staticmethod
@@ -303,29 +374,63 @@ class _Worker:
         parent = mp.parent_process()
         return parent is not None and not parent.is_alive()
 
-    def _extend_by_one_epoch(self) -> None:
-        config = self.trainer.config
-        self.trainer.config = TrainConfig(**{**asdict(config), "epochs": self.trainer.epoch + 1})
-
-    def _train_one(self) -> None:
+    def _train_one(self) -> bool:
+        """One batch; False when the run ended with it (diverged, failed to learn): the worker exits."""
         try:
             result = self.trainer.step()
         except DivergedError as exc:
+            self._record(lambda recorder: recorder.diverged(exc))
             self.state = TrainingState.PAUSED
             self._publish(force=True)
-            self.events.put(Failure("diverged", str(exc)))
-            return
+            self._end(RunStatus.DIVERGED, str(exc))
+            return False
         self.stopwatch.add(self.trainer.config.batch_size)
+        self._record(lambda recorder: recorder.record(result))
         if self.trainer.end_of_epoch:
             if self._parent_gone():
                 self.state = TrainingState.PAUSED  # the loop notices the dead parent and ends
-                return
+                return True
             self.events.put(EpochEnd(self.trainer.snapshot(self.job.session)))
+            verdict = None if result.finished else epoch_verdict(self.trainer, self.probe)
+            if verdict is not None:
+                self.state = TrainingState.PAUSED
+                self._publish(force=True)
+                self._end(verdict.status, verdict.message)
+                return False
         if result.finished:
             self.state = TrainingState.FINISHED
             self._publish(force=True)
         else:
             self._publish()
+        return True
+
+    def _test_accuracy(self, step: int, accuracy: float) -> None:
+        """The parent measured an epoch end: into the run, and the verdict once it is the last step's."""
+        history = self.trainer.history
+        history.test_steps.append(step)
+        history.test_accuracy.append(accuracy)
+        self._record(lambda recorder: recorder.record_test_accuracy(step, accuracy))
+        if self.trainer.finished and step == self.trainer.first_step + self.trainer.step_count:
+            self._end(*final_status(self.trainer, self.probe))
+
+    def _record(self, action) -> None:
+        """Write to the run; a folder that cannot be written is said once, and training goes on."""
+        if self.recorder is None or self.recorder.writer.closed:
+            return
+        try:
+            action(self.recorder)
+        except (OSError, ValueError, RuntimeError) as exc:
+            self.recorder = None
+            self.events.put(Failure("run", _unrecorded(self.job.run_folder, exc)))
+
+    def _end(self, status: RunStatus, message: str) -> None:
+        """Close the run with its verdict (once) and tell the parent, with the weights it ends with."""
+        if self.ended:
+            return
+        self.ended = True
+        self._record(lambda recorder: recorder.finish(status, message))
+        folder = self.job.run_folder if self.recorder is not None else None
+        self.events.put(RunEnded(status, message, folder, self.trainer.snapshot(self.job.session)))
 
     def _publish(self, force: bool = False) -> None:
         now = time.monotonic()

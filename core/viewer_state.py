@@ -20,6 +20,7 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, replace
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -30,6 +31,8 @@ from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
 from core.events import Event
 from core.model_session import ModelSession
 from core.preprocess import Normalization, fit_drawing, fit_image
+from core.run_session import RunTimeline, as_numpy, session_from_run
+from core.runs import Run, history_from_metrics
 from core.trainer import MetricsHistory, confusion_matrix, evaluate
 from core.training_process import HISTORY_POINTS, FullState, Progress
 from core.weight_timeline import WeightTimeline
@@ -134,7 +137,6 @@ class ViewerState:
         self._samples_key: tuple | None = None
         self._sample_position = 0  # in the test set, or in the browsed cell
         self._input = NO_INPUT
-        self._timeline = WeightTimeline()
         self._install(session, history, architecture_text)
         self._layer = self._default_layer(None)
 
@@ -182,6 +184,11 @@ class ViewerState:
     def latest(self) -> WeightsSnapshot | None:
         """The newest weights a training run sent for this model."""
         return self._latest
+
+    @property
+    def run_folder(self) -> Path | None:
+        """The run folder the weights on show belong to (a run training here, opened or followed)."""
+        return self._run_folder
 
     @property
     def timeline_steps(self) -> list[int]:
@@ -316,13 +323,61 @@ class ViewerState:
 
     # ----------------------------------------------------------------- training
 
-    def begin_run(self) -> None:
-        """A run starts from the weights on show: the views go live, and the look-back timeline starts
-        with these weights."""
+    def begin_run(self, run_folder: Path | None = None) -> None:
+        """A run starts from the live weights: the views go live, the curves continue from their step, and
+        the look-back timeline starts with these weights."""
         self._go_live()
         self._latest = None
+        self._run_folder = run_folder
+        self._cut_history(self._session.step)
+        if isinstance(self._timeline, RunTimeline):
+            self._timeline = WeightTimeline()  # the run now trains here: its epochs are kept in memory
         self._timeline.add(WeightsSnapshot(self._session.step, self._session.weights(), self._session.id))
         self.timeline_changed.emit()
+
+    def keep_shown_weights(self) -> None:
+        """Make the weights on show the live ones, looking back included: what a fork starts from. The
+        curves end at their step; what came after is no longer this model's past."""
+        if self._position == LIVE:
+            return
+        self._position = LIVE
+        self._latest = None
+        self._cut_history(self._session.step)
+        self.timeline_changed.emit()
+
+    def show_run(self, run: Run) -> None:
+        """Show a run folder: its model at its newest snapshot, its curves, and look-back over every
+        snapshot. RunError (a ValueError) and nothing changes when it cannot be shown."""
+        step = run.newest_step
+        weights = run.load(step) if step is not None else None
+        session = session_from_run(run, weights, step)
+        self.replace_session(
+            session, run.history(), run.spec.to_text() if run.spec is not None else None,
+            timeline=RunTimeline(run, session.id), run_folder=run.folder,
+        )
+
+    def run_grew(
+        self, new_metrics: list[dict], steps: list[int], weights_step: int | None = None, weights: dict | None = None
+    ) -> None:
+        """A shown run folder has more: metrics lines, snapshot steps, the newest snapshot's weights
+        (shown at once unless the user is looking back)."""
+        if new_metrics:
+            self._history.extend(history_from_metrics(new_metrics))
+            self._history.thin(HISTORY_POINTS)
+            self.history_changed.emit()
+        if isinstance(self._timeline, RunTimeline):
+            looked_at = self._timeline.steps()[self._position] if self._position != LIVE else None
+            if self._timeline.set_steps(steps):
+                if looked_at in steps:
+                    self._position = steps.index(looked_at)
+                elif looked_at is not None:  # the snapshot looked at was removed (the run diverged)
+                    self._go_live()
+                self.timeline_changed.emit()
+        if weights is not None and weights_step is not None:
+            self._latest = WeightsSnapshot(weights_step, as_numpy(weights), self._session.id)
+            if self._position == LIVE:
+                self._session.load_weights(self._latest.weights, weights_step)
+                self.weights_changed.emit()
 
     def apply_snapshot(self, snapshot: WeightsSnapshot) -> bool:
         """Newer weights from training; shown at once unless the user is looking back. Weights of another
@@ -378,13 +433,18 @@ class ViewerState:
         self.weights_changed.emit()
 
     def replace_session(
-        self, session: ModelSession, history: MetricsHistory | None = None, architecture_text: str | None = None
+        self,
+        session: ModelSession,
+        history: MetricsHistory | None = None,
+        architecture_text: str | None = None,
+        timeline: RunTimeline | None = None,
+        run_folder: Path | None = None,
     ) -> None:
         """Show another model. The input stays (refitted to the new input shape where it can be), the layer
-        stays if the new model has one of that name; the look-back timeline, the newest snapshot, the
-        evaluation and a browsed cell belonged to the old model and go."""
+        stays if the new model has one of that name; the look-back timeline (``timeline``: a run folder's
+        snapshots), the newest snapshot, the evaluation and a browsed cell belonged to the old model and go."""
         previous_layer, shown = self._layer, self._input
-        self._install(session, history, architecture_text)
+        self._install(session, history, architecture_text, timeline, run_folder)
         self._layer = self._default_layer(previous_layer)
         try:
             shown = self._refitted(shown)
@@ -426,13 +486,21 @@ class ViewerState:
 
     # ----------------------------------------------------------------- internals
 
-    def _install(self, session: ModelSession, history: MetricsHistory | None, architecture_text: str | None) -> None:
+    def _install(
+        self,
+        session: ModelSession,
+        history: MetricsHistory | None,
+        architecture_text: str | None,
+        timeline: RunTimeline | None = None,
+        run_folder: Path | None = None,
+    ) -> None:
         self._session = session
         if architecture_text is None and session.architecture is not None:
             architecture_text = session.architecture.to_text()
         self._architecture_text = architecture_text
         self._history = history.copy() if history is not None else MetricsHistory()
-        self._timeline.clear()
+        self._timeline: WeightTimeline | RunTimeline = timeline if timeline is not None else WeightTimeline()
+        self._run_folder = run_folder
         self._position = LIVE
         self._latest = None
         self._evaluation = None
@@ -517,6 +585,15 @@ class ViewerState:
         self._evaluation = evaluation
         self.evaluation_changed.emit()
         return evaluation
+
+    def _cut_history(self, step: int) -> None:
+        """Forget the curves after ``step``: a run that starts there continues from it."""
+        history = self._history
+        if (history.steps and history.steps[-1] > step) or (history.test_steps and history.test_steps[-1] > step):
+            history.drop_after(step)
+            kept = [(s, a) for s, a in zip(history.test_steps, history.test_accuracy) if s <= step]
+            history.test_steps, history.test_accuracy = [s for s, _ in kept], [a for _, a in kept]
+            self.history_changed.emit()
 
     def _go_live(self) -> None:
         if self._position == LIVE:

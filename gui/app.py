@@ -37,8 +37,10 @@ def run_app(
     checkpoint: str | None = None,
     screenshot: str | None = None,
     user_model: tuple[str, str, str | None] | None = None,
+    follow: str | None = None,
 ) -> int:
-    """``user_model``: (FILE.py:FUNCTION, CxHxW, weights file or None) to inspect the user's own nn.Module."""
+    """``user_model``: (FILE.py:FUNCTION, CxHxW, weights file or None) to inspect the user's own nn.Module;
+    ``follow``: a run folder to show and follow (with ``screenshot``: its newest snapshot)."""
     torch.set_num_threads(1)  # the trainer's process has the other core
     keep_freed_memory_for_reuse()
     app = QApplication.instance() or QApplication(sys.argv)
@@ -48,11 +50,15 @@ def run_app(
 
     try:
         model = _user_session(*user_model) if user_model else None
-        window = MainWindow(checkpoint, offer_restore=not screenshot and model is None, model=model)
+        window = MainWindow(checkpoint, offer_restore=not screenshot and model is None and not follow, model=model)
     except (CheckpointError, UserModelError, BudgetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     window.show()
+    if follow and not window.runs.follow(follow) and screenshot:
+        print(f"error: {window.error_text()}", file=sys.stderr)
+        window.close()
+        return 2
     if screenshot:
         return _screenshot(app, window, screenshot)
     sys.excepthook = _report_to(window)

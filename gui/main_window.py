@@ -42,6 +42,7 @@ from gui.panels.layer_strip import LayerStrip
 from gui.panels.prediction_view import PredictionView
 from gui.panels.training_curves import TrainingCurves
 from gui.panels.training_panel import TrainingPanel
+from gui.run_features import RunFeatures
 from gui.training_coordinator import TrainingCoordinator, describe_progress
 from gui.view_binder import ViewBinder
 
@@ -76,6 +77,7 @@ class MainWindow(QMainWindow):
         )
         self.files = FileActions(self.state, self.coordinator, self.settings, self, self.centralWidget().grab)
         self.autosave = Autosave(self.state, store, self.train_settings, self)
+        self.runs = RunFeatures(self)
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
         self._poll_timer.timeout.connect(self.coordinator.poll)
@@ -123,9 +125,12 @@ class MainWindow(QMainWindow):
         centre_layout.addWidget(centre, 1)
 
         right = QSplitter(Qt.Orientation.Vertical)
-        right.addWidget(self.training)
+        self.right_tabs = QTabWidget()
+        self.right_tabs.setObjectName("trainingTabs")
+        self.right_tabs.addTab(self.training, "Training")
+        right.addWidget(self.right_tabs)
         right.addWidget(self.curves)
-        right.setSizes([640, 260])
+        right.setSizes([600, 320])
 
         splitter = QSplitter(Qt.Orientation.Horizontal)
         splitter.addWidget(left)
@@ -146,6 +151,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self._action(file_menu, "Open &checkpoint…", "Ctrl+Shift+O", files.open_checkpoint_dialog)
         self._action(file_menu, "&Save checkpoint…", QKeySequence.StandardKey.Save, files.save_checkpoint_dialog)
+        self._action(file_menu, "&Follow run folder…", "Ctrl+Shift+F", self.runs.follow_dialog)
         file_menu.addSeparator()
         self._action(file_menu, "Export view as &PNG…", "Ctrl+E", files.export_png_dialog)
         self._action(file_menu, "Export activations as .&npy…", "Ctrl+Shift+E", files.export_activations_dialog)
@@ -209,6 +215,7 @@ class MainWindow(QMainWindow):
             weight_decay=panel.weight_decay(),
             augment=panel.augment(),
             schedule=panel.schedule(),
+            pace=panel.pace(),
         )
 
     def show_train_settings(self, settings: TrainSettings) -> None:
@@ -217,6 +224,7 @@ class MainWindow(QMainWindow):
             settings.weight_decay, settings.schedule, settings.augment,
         )
         self.training.set_dataset_source(settings.dataset)
+        self.training.set_pace(settings.pace)
         self.editor.set_text(settings.architecture)
         self.binder.preview_architecture(settings.architecture)
 
@@ -312,6 +320,7 @@ class MainWindow(QMainWindow):
         self._poll_timer.stop()
         self.messages.stop()
         self.coordinator.stop()
+        self.runs.close()
         self.binder.close()
         self.editor.cancel_pending_edit()
         self.files.close()

@@ -1,40 +1,53 @@
 """The one owner of the training process: turns the user's settings into runs and the run's messages
 into ViewerState changes.
 
+Every run is written as a run folder (core.runs) under ``runs_home()``: the worker writes it, and the
+test accuracy measured here at each epoch end is sent back to it, so one process writes each file.
+
 No Qt here, so it is tested without a window: something calls ``poll()`` while ``active`` (the window
 does, from a timer), and it reports through plain events. It never calls the window.
 """
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
-from core.architecture import Architecture, check_batch_size, parse
+from core.architecture import PRESETS, Architecture, check_batch_size, parse
 from core.data import load_dataset
 from core.events import Event
 from core.model_session import ModelSession
+from core.run_catalog import display_path
+from core.run_status import RunStatus
+from core.runs import RunError, new_run_folder
 from core.train_settings import TrainSettings
 from core.trainer import TrainConfig
-from core.training_process import EpochEnd, Failure, FullState, Progress, TrainingJob, TrainingProcess, TrainingState
+from core.training_process import (
+    EpochEnd, Failure, FullState, Progress, RunEnded, TrainingJob, TrainingProcess, TrainingState,
+)
 from core.viewer_state import ViewerState
 
 ProcessFactory = Callable[[TrainingJob], TrainingProcess]
 
 
 class TrainingCoordinator:
-    """Events: ``state_changed`` (TrainingState), ``progressed`` (Progress), ``message`` (str) and
-    ``error`` (str, a problem the user should read: a refused start, a failed run)."""
+    """Events: ``state_changed`` (TrainingState), ``progressed`` (Progress), ``message`` (str),
+    ``error`` (str, a problem the user should read: a refused start, a failed run), ``run_started``
+    (the run folder, or None when it cannot be written) and ``run_ended`` (RunEnded: the verdict)."""
 
     def __init__(self, viewer: ViewerState, process_factory: ProcessFactory = TrainingProcess) -> None:
         self.viewer = viewer
         self._make_process = process_factory
         self._process: TrainingProcess | None = None
         self._state = TrainingState.IDLE
+        self._ended = False  # the worker's run has its verdict: later weights from its queue are stale
         self.state_changed = Event("state_changed")
         self.progressed = Event("progressed")
         self.message = Event("message")
         self.error = Event("error")
+        self.run_started = Event("run_started")
+        self.run_ended = Event("run_ended")
 
     @property
     def state(self) -> TrainingState:
@@ -52,12 +65,7 @@ class TrainingCoordinator:
         if self._state == TrainingState.PAUSED and self.active:
             self._process.send("run")
             return True
-        job = self._prepare(settings)
-        if job is None:
-            return False
-        self._launch(job)
-        self._process.send("run")
-        return True
+        return self._start_new(settings)
 
     def toggle(self, settings: TrainSettings) -> None:
         if self._state in (TrainingState.RUNNING, TrainingState.STARTING):
@@ -66,8 +74,8 @@ class TrainingCoordinator:
             self.start(settings)
 
     def step(self, settings: TrainSettings) -> bool:
-        """Train one batch; starts a paused worker first when there is none."""
-        if not self.active:
+        """Train one batch; starts a paused worker first when there is none (or its run has ended)."""
+        if not self.active or self._state == TrainingState.FINISHED:
             job = self._prepare(settings)
             if job is None:
                 return False
@@ -80,11 +88,36 @@ class TrainingCoordinator:
             self._process.send("pause")
 
     def stop(self) -> None:
-        """Stop and join the worker; what it published last is applied first (if it still fits)."""
+        """Stop and join the worker; what it published last is applied first (if it still fits). Epoch
+        ends waiting in its queue are measured first, so their test accuracy reaches the run."""
         if self._process is not None:
             process, self._process = self._process, None
+            for event in process.poll_events():
+                self._dispatch(event, process)
             self._finish(process)
         self._set_state(TrainingState.IDLE)
+
+    def fork(self, settings: TrainSettings) -> bool:
+        """A new run from the weights on show (an earlier step when looking back) with these settings;
+        its run.json names the run and step it started from. The architecture stays theirs."""
+        try:
+            if self.viewer.session.architecture is not None and parse(settings.architecture) != self.viewer.session.architecture:
+                raise ValueError(
+                    "a fork starts from the weights on show, so it keeps their architecture: put the editor's "
+                    "text back, or press Start to train the new architecture from scratch"
+                )
+        except ValueError as exc:
+            self.error.emit(str(exc))
+            return False
+        self.stop()
+        self.viewer.keep_shown_weights()
+        return self._start_new(settings, forked=True)
+
+    def set_pace(self, pace: float) -> None:
+        """Slow motion for the run under way (steps per second, 0 = full speed); a new run takes the
+        settings' pace."""
+        if self._process is not None:
+            self._process.send("pace", pace)
 
     def reset(self, settings: TrainSettings, seed: int | None = None) -> bool:
         """Fresh random weights for the architecture in the editor; the metrics start over."""
@@ -116,9 +149,10 @@ class TrainingCoordinator:
         """The worker's weights and optimizer state, for a checkpoint (waits up to a batch)."""
         if self._process is None:
             return None
-        state = self._process.request_state()
-        for event in self._process.take_pending():
-            self._dispatch(event)
+        process = self._process
+        state = process.request_state()
+        for event in process.take_pending():
+            self._dispatch(event, process)
         return state
 
     def poll(self) -> None:
@@ -126,9 +160,9 @@ class TrainingCoordinator:
         if process is None:
             return
         for event in process.poll_events():
-            self._dispatch(event)
+            self._dispatch(event, process)
         snapshot = process.newest_snapshot()
-        if snapshot is not None:
+        if snapshot is not None and not self._ended:
             self.viewer.apply_snapshot(snapshot)
         if self._process is process and not process.is_alive():
             self._process = None
@@ -137,7 +171,15 @@ class TrainingCoordinator:
 
     # ----------------------------------------------------------------- internals
 
-    def _prepare(self, settings: TrainSettings) -> TrainingJob | None:
+    def _start_new(self, settings: TrainSettings, forked: bool = False) -> bool:
+        job = self._prepare(settings, forked)
+        if job is None:
+            return False
+        self._launch(job)
+        self._process.send("run")
+        return True
+
+    def _prepare(self, settings: TrainSettings, forked: bool = False) -> TrainingJob | None:
         """Check everything before anything changes; a new architecture gets a new model. None if refused."""
         viewer = self.viewer
         try:
@@ -158,8 +200,19 @@ class TrainingCoordinator:
         except ValueError as exc:
             self.error.emit(str(exc))
             return None
-        viewer.begin_run()
-        return self._job(architecture, settings.dataset, config)
+        parent = viewer.run_folder, viewer.session.step
+        folder = self._new_run_folder(settings, forked)
+        viewer.begin_run(folder)
+        return self._job(architecture, settings, config, folder, parent)
+
+    def _new_run_folder(self, settings: TrainSettings, forked: bool) -> Path | None:
+        """A fresh folder under runs_home(); None (and said) when none can be made: training goes on."""
+        name = f"{_preset_name(settings.architecture)}-{Path(settings.dataset).name or 'data'}" + ("-fork" if forked else "")
+        try:
+            return new_run_folder(name)
+        except RunError as exc:
+            self.error.emit(f"{exc}: training goes on without recording the run")
+            return None
 
     def _replace_model(self, architecture: Architecture, settings: TrainSettings, seed: int) -> None:
         """A model of ``architecture`` with random weights and the data set's classes and normalization."""
@@ -176,42 +229,66 @@ class TrainingCoordinator:
             )
         return samples
 
-    def _job(self, architecture: Architecture, dataset: str, config: TrainConfig) -> TrainingJob:
+    def _job(
+        self, architecture: Architecture, settings: TrainSettings, config: TrainConfig, folder: Path | None,
+        parent: tuple[Path | None, int],
+    ) -> TrainingJob:
         viewer = self.viewer
-        history = viewer.history
+        start_step = viewer.session.step
+        parent_run, parent_step = parent
+        run_settings = {
+            **settings.to_dict(), "seed": config.seed, "momentum": config.momentum, "start_step": start_step,
+            "parent": {"run": str(parent_run), "step": parent_step} if parent_run is not None else None,
+        }
         return TrainingJob(
             architecture=architecture.to_text(),
-            dataset=dataset,
+            dataset=settings.dataset,
             config=config,
             weights=viewer.session.weights(),
-            history=history.to_dict(),
-            start_step=history.steps[-1] if history.steps else viewer.session.step,
+            history=viewer.history.to_dict(),
+            start_step=start_step,
             session=viewer.session.id,
+            run_folder=str(folder) if folder is not None else None,
+            run_settings=run_settings,
+            pace=settings.pace,
         )
 
     def _launch(self, job: TrainingJob, paused: bool = False) -> None:
         self.stop()
         self._process = self._make_process(job)
+        self._ended = False
         self._process.start()
         self._set_state(TrainingState.PAUSED if paused else TrainingState.STARTING)
+        self.run_started.emit(job.run_folder)
+        if job.run_folder is not None:
+            self.message.emit(f"training run: {display_path(job.run_folder)}")
 
     def _finish(self, process: TrainingProcess) -> None:
         events, snapshot = process.stop()
         for event in events:
-            self._dispatch(event)
-        if snapshot is not None:
+            self._dispatch(event, process)
+        if snapshot is not None and not self._ended:
             self.viewer.apply_snapshot(snapshot)
 
-    def _dispatch(self, event) -> None:
+    def _dispatch(self, event, process: TrainingProcess) -> None:
         if isinstance(event, Progress):
             if self.viewer.record_progress(event):
                 self.progressed.emit(event)
                 self._set_state(event.state)
         elif isinstance(event, EpochEnd):
             try:
-                self.viewer.epoch_ended(event.snapshot)
+                accuracy = self.viewer.epoch_ended(event.snapshot)
             except ValueError as exc:
                 self.error.emit(f"could not measure test accuracy: {exc}")
+                return
+            if accuracy is not None:
+                process.send("test_accuracy", event.snapshot.step, accuracy)
+        elif isinstance(event, RunEnded):
+            self._ended = True
+            self.viewer.apply_snapshot(event.snapshot)  # after a divergence: the weights put back
+            self.run_ended.emit(event)
+            if event.status in (RunStatus.DIVERGED, RunStatus.FAILED_TO_LEARN):
+                self.error.emit(event.message)
         elif isinstance(event, Failure):
             self.error.emit(event.message)
 
@@ -219,6 +296,15 @@ class TrainingCoordinator:
         if state != self._state:
             self._state = state
             self.state_changed.emit(state)
+
+
+def _preset_name(text: str) -> str:
+    """The preset a layer pattern is, or "custom": a run folder's name says what trained."""
+    try:
+        architecture = parse(text)
+    except ValueError:
+        return "custom"
+    return next((name for name, preset in PRESETS.items() if parse(preset) == architecture), "custom")
 
 
 def _random_seed() -> int:

@@ -16,6 +16,7 @@ import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.architecture import ArchitectureError, LayerInfo, layer_table
+from core.curves import latest, smooth
 from core.trainer import evaluate
 from core.viewer_state import LIVE, InputKind, ViewerState
 from gui.background import BackgroundTask
@@ -175,10 +176,13 @@ class ViewBinder(QObject):
 
     def _draw_history(self) -> None:
         h = self.state.history
+        strength = self.curves.smoothing()
+        loss, accuracy = (smooth(values, strength) if strength else values for values in (h.loss, h.accuracy))
         self.curves.set_history(
-            np.asarray(h.steps, float), np.asarray(h.loss, float), np.asarray(h.accuracy, float),
+            np.asarray(h.steps, float), np.asarray(loss, float), np.asarray(accuracy, float),
             np.asarray(h.test_steps, float), np.asarray(h.test_accuracy, float),
         )
+        self.curves.set_latest(latest(loss), latest(accuracy), latest(h.test_accuracy))
 
     def _draw_timeline(self) -> None:
         self.curves.set_timeline(self.state.timeline_steps, self.state.timeline_position)
@@ -224,6 +228,7 @@ class ViewBinder(QObject):
         self.confusion.cellChosen.connect(lambda true, predicted: self._attempt(state.browse_cell, true, predicted))
         self.confusion.showAllRequested.connect(lambda: self._attempt(state.browse_all))
         self.curves.timelineMoved.connect(self.look_back)
+        self.curves.smoothingChanged.connect(lambda _strength: self._draw_history())
         self.editor.architectureEdited.connect(self.preview_architecture)
 
     def evaluate(self) -> None:
@@ -243,7 +248,12 @@ class ViewBinder(QObject):
         self.input_view.show_receptive_field(unit.box, unit.full_box, unit.erf)
 
     def look_back(self, index: int) -> None:
-        self.state.look_back(index)
+        try:
+            self.state.look_back(index)
+        except ValueError as exc:  # a run folder's snapshot that went away meanwhile
+            self.error.emit(str(exc))
+            self._draw_timeline()
+            return
         if index == LIVE:
             self.message.emit("showing the live weights")
         else:

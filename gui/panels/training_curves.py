@@ -1,29 +1,55 @@
-"""Loss and accuracy over the run, and the look-back slider over the kept weights."""
+"""Loss and accuracy over the run, other runs laid over them, and the look-back slider over the kept
+weights with a play button and a fork button.
+
+Above the plots: a status line (what the run says: diverged, failed to learn, followed...), a smoothing
+slider and a log-scale switch for the loss; the current numbers are the plots' titles. The panel draws
+what it is given; smoothing is computed by whoever feeds it.
+"""
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from gui.concepts import TOOLTIPS
 
 MAX_DRAWN_POINTS = 2000
+PLAY_INTERVAL_MS = 350  # one look-back step per tick: slow enough to see the filters change
+SMOOTHING_STEPS = 100  # the slider's resolution: strengths 0.00 .. 0.99
+TITLE_SIZE = "9pt"  # a title wider than its plot would widen the plot past the window's edge
+_ERROR_STYLE = "color: #c62828;"
+
+
+@dataclass(frozen=True)
+class Overlay:
+    """Another run's curves, drawn in ``color`` over the ones on show and named ``label`` in the legend."""
+
+    label: str
+    color: str
+    steps: np.ndarray
+    loss: np.ndarray
+    accuracy_steps: np.ndarray
+    accuracy: np.ndarray
 
 
 class TrainingCurves(QWidget):
     timelineMoved = Signal(int)  # index into the kept steps, -1 for live
+    smoothingChanged = Signal(float)
+    forkRequested = Signal()
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setObjectName("trainingCurves")
-        self._loss_plot = pg.PlotWidget(title="loss")
+        self._loss_plot = pg.PlotWidget()
         self._loss_plot.setToolTip(TOOLTIPS["loss"])
         self._loss_plot.setLabel("bottom", "step")
-        self._accuracy_plot = pg.PlotWidget(title="accuracy")
+        self._loss_legend = self._loss_plot.addLegend(offset=(-10, 10))
+        self._accuracy_plot = pg.PlotWidget()
         self._accuracy_plot.setToolTip(TOOLTIPS["accuracy"])
         self._accuracy_plot.setLabel("bottom", "step")
         self._accuracy_plot.addLegend(offset=(-10, -10))
@@ -39,11 +65,57 @@ class TrainingCurves(QWidget):
         self._test_points = self._accuracy_plot.plot(
             pen=None, symbol="o", symbolSize=8, symbolBrush="#43a047", name="test (epoch)"
         )
+        self._overlays: list[Overlay] = []
+        self._overlay_items: list[tuple[pg.PlotWidget, pg.PlotDataItem]] = []
+        self._drawn_steps = np.zeros(0)
+        self._drawn_loss = np.zeros(0)
+        self.set_latest(None, None, None)
+
         plots = QHBoxLayout()
         plots.setContentsMargins(0, 0, 0, 0)
         plots.addWidget(self._loss_plot)
         plots.addWidget(self._accuracy_plot)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self._build_status())
+        layout.addLayout(self._build_options())
+        layout.addLayout(plots, 1)
+        layout.addLayout(self._build_timeline())
 
+    # --- construction -------------------------------------------------------------------------
+
+    def _build_status(self) -> QLabel:
+        self._status = QLabel("")
+        self._status.setObjectName("curveStatus")
+        self._status.setWordWrap(True)
+        self._status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self._status.setVisible(False)
+        return self._status
+
+    def _build_options(self) -> QHBoxLayout:
+        self._smoothing = QSlider(Qt.Orientation.Horizontal)
+        self._smoothing.setObjectName("smoothingSlider")
+        self._smoothing.setRange(0, SMOOTHING_STEPS - 1)
+        self._smoothing.setMaximumWidth(110)
+        self._smoothing.setToolTip(
+            "Smoothing: each point becomes a moving average of the steps before it (0 = raw), so the trend "
+            "shows through the noise of single batches"
+        )
+        self._smoothing_label = QLabel("smoothing off")
+        self._smoothing.valueChanged.connect(self._on_smoothing)
+        self._log_scale = QCheckBox("log scale")
+        self._log_scale.setObjectName("logScaleBox")
+        self._log_scale.setToolTip("Loss on a logarithmic axis: a loss that explodes and one near zero both stay readable")
+        self._log_scale.toggled.connect(self._on_log_scale)
+        row = QHBoxLayout()
+        row.addStretch(1)
+        row.addWidget(self._smoothing_label)
+        row.addWidget(self._smoothing)
+        row.addSpacing(8)
+        row.addWidget(self._log_scale)
+        return row
+
+    def _build_timeline(self) -> QHBoxLayout:
         self._timeline_steps: list[int] = []
         self._timeline = QSlider(Qt.Orientation.Horizontal)
         self._timeline.setObjectName("lookBackSlider")
@@ -51,20 +123,35 @@ class TrainingCurves(QWidget):
         self._timeline.setEnabled(False)
         self._timeline.setToolTip(
             "Look back: drag left to see the filters, maps and prediction with the weights of an earlier "
-            "epoch; the right end is live"
+            "step; the right end is live"
         )
         self._timeline.valueChanged.connect(self._on_timeline_moved)
         self._timeline_label = QLabel("live")
-        self._timeline_label.setMinimumWidth(110)
+        self._timeline_label.setMinimumWidth(70)
+        self._play = QPushButton("▶")
+        self._play.setObjectName("playButton")
+        self._play.setToolTip("Play: step the look-back slider through the kept weights, from the first to live")
+        self._play.setCheckable(True)
+        self._play.setFixedWidth(34)
+        self._play.toggled.connect(self._on_play_toggled)
+        self._play_timer = QTimer(self)
+        self._play_timer.setInterval(PLAY_INTERVAL_MS)
+        self._play_timer.timeout.connect(self._play_one_step)
+        self._fork = QPushButton("Fork")
+        self._fork.setObjectName("forkButton")
+        self._fork.setToolTip(
+            "Start a new run from the weights on show (drag the slider back to fork from an earlier step), "
+            "with the settings of the training panel"
+        )
+        self._fork.clicked.connect(self.forkRequested)
         timeline = QHBoxLayout()
         timeline.addWidget(QLabel("Look back"))
         timeline.addWidget(self._timeline, 1)
         timeline.addWidget(self._timeline_label)
-
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addLayout(plots, 1)
-        layout.addLayout(timeline)
+        timeline.addWidget(self._play)
+        timeline.addWidget(self._fork)
+        self._set_timeline_enabled(False)
+        return timeline
 
     # --- curves -----------------------------------------------------------------------------------
 
@@ -95,11 +182,58 @@ class TrainingCurves(QWidget):
         self._loss_curve.setData(*_envelope(steps, loss))
         self._accuracy_curve.setData(*_envelope(steps, accuracy))
         self._test_points.setData(test_steps, test_accuracy)
-        all_steps = np.concatenate([steps, test_steps])
+        self._drawn_steps, self._drawn_loss = np.concatenate([steps, test_steps]), loss
+        self._fit_ranges()
+
+    def set_overlays(self, overlays: Sequence[Overlay]) -> None:
+        """Lay other runs' curves over the ones on show, each in its colour; the loss plot's legend names
+        them (and the curve on show) while there are any."""
+        for plot, item in self._overlay_items:
+            plot.removeItem(item)
+        self._overlay_items = []
+        self._loss_legend.clear()
+        self._overlays = list(overlays)
+        for overlay in self._overlays:
+            pen = pg.mkPen(overlay.color, width=1.5)
+            loss = pg.PlotDataItem(*_envelope(*_sorted(overlay.steps, overlay.loss)), pen=pen, connect="finite")
+            accuracy = pg.PlotDataItem(
+                overlay.accuracy_steps, overlay.accuracy, pen=pen, connect="finite", symbol="o", symbolSize=5,
+                symbolBrush=overlay.color, symbolPen=None,
+            )
+            self._loss_plot.addItem(loss)
+            self._accuracy_plot.addItem(accuracy)
+            self._loss_legend.addItem(loss, overlay.label)
+            self._overlay_items += [(self._loss_plot, loss), (self._accuracy_plot, accuracy)]
+        if self._overlays:
+            self._loss_legend.addItem(self._loss_curve, "on show")
+        self._fit_ranges()
+
+    def overlays(self) -> list[Overlay]:
+        return list(self._overlays)
+
+    def legend_labels(self) -> list[str]:
+        return [label.text for _, label in self._loss_legend.items]
+
+    def overlay_items(self) -> list[pg.PlotDataItem]:
+        """The loss curves of the overlaid runs, in order."""
+        return [item for plot, item in self._overlay_items if plot is self._loss_plot]
+
+    def _fit_ranges(self) -> None:
+        steps = [self._drawn_steps] + [o.steps for o in self._overlays] + [o.accuracy_steps for o in self._overlays]
+        losses = [self._drawn_loss] + [o.loss for o in self._overlays]
+        all_steps = np.concatenate([np.asarray(s, float) for s in steps])
+        all_steps = all_steps[np.isfinite(all_steps)]
         if len(all_steps):
             low, high = float(all_steps.min()), float(all_steps.max())
             for plot in (self._loss_plot, self._accuracy_plot):
                 plot.setXRange(low, max(high, low + 1), padding=0.02)
+        loss = np.concatenate([np.asarray(v, float) for v in losses])
+        if self.log_scale():
+            positive = loss[np.isfinite(loss) & (loss > 0)]
+            if len(positive):
+                low, high = math.log10(float(positive.min())), math.log10(float(positive.max()))
+                self._loss_plot.setYRange(low - 0.1, max(high, low + 0.5) + 0.1, padding=0)
+            return
         finite = loss[np.isfinite(loss)]
         if len(finite):
             self._loss_plot.setYRange(0.0, max(float(finite.max()), 1e-6) * 1.05, padding=0)
@@ -113,6 +247,52 @@ class TrainingCurves(QWidget):
     def test_accuracy_points(self) -> pg.PlotDataItem:
         return self._test_points
 
+    # --- what the run says, the numbers, smoothing, log scale ------------------------------------
+
+    def set_status(self, text: str, error: bool = False) -> None:
+        """A line above the plots for what the run says (e.g. why it diverged); '' hides it."""
+        self._status.setText(text)
+        self._status.setToolTip(text)
+        self._status.setStyleSheet(_ERROR_STYLE if error else "")
+        self._status.setVisible(bool(text))
+
+    def status(self) -> str:
+        return self._status.text()
+
+    def set_latest(self, loss: float | None, accuracy: float | None, test_accuracy: float | None) -> None:
+        """The current numbers, shown in the plots' titles (None: not known)."""
+        self._latest = (loss, accuracy, test_accuracy)
+        self._loss_plot.setTitle("loss" if loss is None else f"loss {loss:.3g}", size=TITLE_SIZE)
+        words = [f"{name} {value:.1%}" for name, value in (("acc", accuracy), ("test", test_accuracy)) if value is not None]
+        self._accuracy_plot.setTitle(" · ".join(words) or "accuracy", size=TITLE_SIZE)
+
+    def readout(self) -> str:
+        """The current numbers as the titles show them: "loss 0.312 · accuracy 91.0% · test 97.1%"."""
+        loss, accuracy, test = self._latest
+        words = [] if loss is None else [f"loss {loss:.3g}"]
+        words += [f"{name} {value:.1%}" for name, value in (("accuracy", accuracy), ("test", test)) if value is not None]
+        return " · ".join(words)
+
+    def smoothing(self) -> float:
+        """The smoothing strength chosen, 0 (raw) to 0.99."""
+        return self._smoothing.value() / SMOOTHING_STEPS
+
+    def set_smoothing(self, strength: float) -> None:
+        """As a user would drag the slider: emits smoothingChanged."""
+        self._smoothing.setValue(round(min(max(strength, 0.0), 0.99) * SMOOTHING_STEPS))
+
+    def _on_smoothing(self, _value: int) -> None:
+        strength = self.smoothing()
+        self._smoothing_label.setText(f"smoothing {strength:.2f}" if strength else "smoothing off")
+        self.smoothingChanged.emit(strength)
+
+    def log_scale(self) -> bool:
+        return self._log_scale.isChecked()
+
+    def _on_log_scale(self, on: bool) -> None:
+        self._loss_plot.setLogMode(x=False, y=on)
+        self._fit_ranges()
+
     # --- looking back -------------------------------------------------------------------------
 
     def set_timeline(self, steps: Sequence[int], position: int = -1) -> None:
@@ -122,7 +302,7 @@ class TrainingCurves(QWidget):
         self._timeline.setRange(0, len(self._timeline_steps))
         self._timeline.setValue(len(self._timeline_steps) if position < 0 else position)
         self._timeline.blockSignals(False)
-        self._timeline.setEnabled(bool(self._timeline_steps))
+        self._set_timeline_enabled(bool(self._timeline_steps))
         self._update_timeline_label()
 
     def timeline_position(self) -> int:
@@ -134,6 +314,34 @@ class TrainingCurves(QWidget):
         """Move the slider as a user would: emits timelineMoved."""
         self._timeline.setValue(len(self._timeline_steps) if index < 0 else index)
 
+    def is_playing(self) -> bool:
+        return self._play_timer.isActive()
+
+    def stop_playing(self) -> None:
+        self._play.setChecked(False)
+
+    def _set_timeline_enabled(self, enabled: bool) -> None:
+        for widget in (self._timeline, self._play, self._fork):
+            widget.setEnabled(enabled)
+        if not enabled:
+            self.stop_playing()
+
+    def _on_play_toggled(self, playing: bool) -> None:
+        self._play.setText("⏸" if playing else "▶")
+        if not playing:
+            self._play_timer.stop()
+            return
+        if self.timeline_position() < 0:
+            self.set_timeline_position(0)  # from live: start at the beginning
+        self._play_timer.start()
+
+    def _play_one_step(self) -> None:
+        position = self.timeline_position()
+        if position < 0:
+            self.stop_playing()  # reached live
+            return
+        self.set_timeline_position(position + 1 if position + 1 < len(self._timeline_steps) else -1)
+
     def _on_timeline_moved(self, _value: int) -> None:
         self._update_timeline_label()
         self.timelineMoved.emit(self.timeline_position())
@@ -141,6 +349,14 @@ class TrainingCurves(QWidget):
     def _update_timeline_label(self) -> None:
         index = self.timeline_position()
         self._timeline_label.setText("live" if index < 0 else f"step {self._timeline_steps[index]:,}")
+
+
+def _sorted(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
+    if len(x) > 1 and np.any(np.diff(x) < 0):
+        order = np.argsort(x, kind="stable")
+        return x[order], y[order]
+    return x, y
 
 
 def _envelope(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -48,6 +48,7 @@ class TrainingPanel(QWidget):
     stepRequested = Signal()
     stopRequested = Signal()
     resetRequested = Signal()
+    paceChanged = Signal(float)  # slow motion, steps per second (0 = full speed): may change mid-run
 
     def __init__(self, architecture: QWidget | None = None, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -137,7 +138,22 @@ class TrainingPanel(QWidget):
         form.addRow("weight decay", self._weight_decay)
         form.addRow("schedule", self._schedule)
         form.addRow("augment", self._augment)
+        form.addRow("slow motion", self._build_pace())
         return group
+
+    def _build_pace(self) -> QDoubleSpinBox:
+        self._pace = QDoubleSpinBox()
+        self._pace.setObjectName("slowMotion")
+        self._pace.setRange(0.0, 100.0)
+        self._pace.setDecimals(1)
+        self._pace.setSuffix(" steps/s")
+        self._pace.setSpecialValueText("off (full speed)")
+        self._pace.setToolTip(
+            "Slow motion: train at most this many batches a second, so you can watch the filters form; "
+            "it can be changed while training runs. Off trains at full speed."
+        )
+        self._pace.valueChanged.connect(self.paceChanged)
+        return self._pace
 
     def _build_buttons(self) -> QHBoxLayout:
         self._start = self._button("Start", "startButton", "Train with the settings above; " + TOOLTIPS["epoch"])
@@ -240,6 +256,13 @@ class TrainingPanel(QWidget):
 
     def augment(self) -> bool:
         return self._augment.isChecked()
+
+    def pace(self) -> float:
+        """Slow motion in steps per second; 0 is full speed."""
+        return self._pace.value()
+
+    def set_pace(self, steps_per_second: float) -> None:
+        self._pace.setValue(steps_per_second)
 
     def set_optimizer_settings(
         self,

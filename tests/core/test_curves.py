@@ -20,3 +20,10 @@ def test_a_nan_stays_a_gap_and_does_not_poison_the_rest():
     assert [smoothed[i] for i in (0, 2, 4)] == pytest.approx([1.0, 1.0, 1.0])
     with pytest.raises(ValueError, match="smoothing"):
         smooth([1.0], 1.0)
+
+
+
+def test_latest_is_the_newest_finite_value():
+    from core.curves import latest
+
+    assert latest([1.0, 2.0, float("nan")]) == 2.0 and latest([float("inf")]) is None and latest([]) is None

@@ -4,8 +4,12 @@ import numpy as np
 import pytest
 
 from core.architecture import PRESETS
+from core.run_status import RunStatus
+from core.runs import open_run
 from core.trainer import TrainConfig
-from core.training_process import EpochEnd, Failure, FullState, Progress, TrainingJob, TrainingProcess, TrainingState
+from core.training_process import (
+    EpochEnd, Failure, FullState, Progress, RunEnded, TrainingJob, TrainingProcess, TrainingState,
+)
 
 
 def _collect(process: TrainingProcess, until, timeout=60.0):
@@ -48,19 +52,95 @@ def test_worker_runs_pauses_steps_and_stops():
 
 
 @pytest.mark.slow
-def test_diverging_learning_rate_reports_failure_with_restored_weights():
-    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=50, lr=10.0))
+def test_diverging_learning_rate_ends_the_run_with_the_restored_weights(tmp_path):
+    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=50, lr=10.0), run_folder=str(tmp_path / "run"))
     process = TrainingProcess(job)
     process.start()
     try:
         process.send("run")
-        events, _ = _collect(process, lambda ev: any(isinstance(e, Failure) for e in ev))
-        failure = next(e for e in events if isinstance(e, Failure))
-        assert failure.kind == "diverged" and "learning rate 10" in failure.message
-        state = process.request_state()
-        assert all(np.isfinite(w).all() for w in state.snapshot.weights.values())
+        events, _ = _collect(process, lambda ev: any(isinstance(e, RunEnded) for e in ev))
+        ended = next(e for e in events if isinstance(e, RunEnded))
+        assert ended.status is RunStatus.DIVERGED and "learning rate 10" in ended.message
+        assert all(np.isfinite(w).all() for w in ended.snapshot.weights.values())
+        deadline = time.monotonic() + 10
+        while process.is_alive() and time.monotonic() < deadline:  # the run is over: the worker ends itself
+            process.poll_events()
+            process.newest_snapshot()
+            time.sleep(0.02)
+        assert not process.is_alive()
     finally:
         process.stop()
+    run = open_run(tmp_path / "run")
+    assert run.status is RunStatus.DIVERGED and run.message == ended.message
+    assert run.newest_step == ended.snapshot.step
+    restored = run.load()
+    assert all(np.array_equal(restored[k].numpy(), v) for k, v in ended.snapshot.weights.items())
+
+
+def test_a_run_folder_gets_every_step_the_parents_test_accuracy_and_the_verdict(tmp_path):
+    settings = {"lr": 0.05, "note": "from the test"}
+    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=2, lr=0.05), run_folder=str(tmp_path / "run"),
+                      run_settings=settings)
+    process = TrainingProcess(job)
+    process.start()
+    measured = {}
+    try:
+        process.send("run")
+        deadline, ended = time.monotonic() + 60, None
+        while ended is None and time.monotonic() < deadline:
+            for event in process.poll_events():
+                if isinstance(event, EpochEnd):  # the window measures test accuracy, the worker records it
+                    measured[event.snapshot.step] = 0.5 + event.snapshot.step / 1000
+                    process.send("test_accuracy", event.snapshot.step, measured[event.snapshot.step])
+                elif isinstance(event, RunEnded):
+                    ended = event
+            process.newest_snapshot()
+            time.sleep(0.02)
+        assert ended is not None and ended.folder == str(tmp_path / "run")
+        assert ended.status in (RunStatus.FINISHED, RunStatus.FAILED_TO_LEARN) and process.is_alive()
+    finally:
+        process.stop()
+    run = open_run(tmp_path / "run")
+    assert run.status is ended.status and run.settings == {**settings, "device": "cpu"}
+    assert [m["step"] for m in run.metrics if "loss" in m] == list(range(1, 81))
+    assert {m["step"]: m["test_accuracy"] for m in run.metrics if "test_accuracy" in m} == measured == {40: 0.54, 80: 0.58}
+    assert run.steps()[0] == 0 and run.steps()[-1] == 80 and 40 in run.steps()
+    last = run.load()
+    assert all(np.array_equal(last[k].numpy(), v) for k, v in ended.snapshot.weights.items())
+
+
+def test_slow_motion_paces_the_steps_and_can_change_while_running(tmp_path):
+    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=100, lr=0.05), pace=20.0)
+    process = TrainingProcess(job)
+    process.start()
+    try:
+        process.send("run")
+        events, _ = _collect(process, lambda ev: any(isinstance(e, Progress) and e.state == TrainingState.RUNNING for e in ev))
+        first = max(e.step for e in events if isinstance(e, Progress))
+        events, _ = _collect(process, lambda ev: False, timeout=1.0)
+        paced = max([e.step for e in events if isinstance(e, Progress)] or [first]) - first
+        assert 5 <= paced < 60, f"{paced} steps in a second at 20 steps/s"
+        process.send("pace", 0)  # full speed
+        events, _ = _collect(process, lambda ev: any(isinstance(e, Progress) and e.step > first + paced + 200 for e in ev),
+                             timeout=30)
+        assert max(e.step for e in events if isinstance(e, Progress)) > first + paced + 200
+    finally:
+        process.stop()
+
+
+def test_stop_closes_the_run_as_stopped_by_the_user(tmp_path):
+    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=100, lr=0.05), run_folder=str(tmp_path / "run"))
+    process = TrainingProcess(job)
+    process.start()
+    try:
+        process.send("run")
+        _collect(process, lambda ev: any(isinstance(e, Progress) and e.step >= 5 for e in ev))
+    finally:
+        events, _ = process.stop()
+    ended = next(e for e in events if isinstance(e, RunEnded))
+    run = open_run(tmp_path / "run")
+    assert ended.status is run.status is RunStatus.STOPPED
+    assert run.message == f"stopped by the user at step {ended.snapshot.step}" and run.newest_step == ended.snapshot.step
 
 
 def test_bad_data_source_is_reported_not_raised(tmp_path):

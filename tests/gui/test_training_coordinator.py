@@ -15,7 +15,9 @@ from core.checkpoint import load_checkpoint
 from core.model_session import ModelSession
 from core.train_settings import TrainSettings
 from core.trainer import HistoryDelta
-from core.training_process import EpochEnd, Failure, Progress, TrainingJob, TrainingState
+from core.run_status import RunStatus
+from core.runs import runs_home
+from core.training_process import EpochEnd, Failure, Progress, RunEnded, TrainingJob, TrainingState
 from core.viewer_state import ViewerState
 from core.weights import WeightsSnapshot
 from gui.training_coordinator import TrainingCoordinator, describe_progress
@@ -32,6 +34,7 @@ class ScriptedWorker:
     def __init__(self, job: TrainingJob) -> None:
         self.job = job
         self.commands: list[str] = []
+        self.sent: list[tuple] = []  # commands with their arguments
         self.events: list = []
         self.snapshot: WeightsSnapshot | None = None
         self.final_snapshot: WeightsSnapshot | None = None
@@ -43,6 +46,7 @@ class ScriptedWorker:
 
     def send(self, command: str, *args) -> None:
         self.commands.append(command)
+        self.sent.append((command, *args))
 
     def is_alive(self) -> bool:
         return self.alive
@@ -207,6 +211,99 @@ def test_progress_is_described_for_each_state():
     assert describe_progress(paused)[1] == "paused at epoch 2/5 · batch 7/63"
     finished = Progress(TrainingState.FINISHED, 315, 315, 5, 0, 63, 0.0, float("inf"), delta)
     assert describe_progress(finished) == (1.0, "finished 5 epochs (315 batches)")
+
+
+def test_each_run_gets_a_new_folder_with_its_settings_and_the_window_says_where(coordinator, viewer):
+    messages, started = [], []
+    coordinator.message.connect(messages.append)
+    coordinator.run_started.connect(started.append)
+    coordinator.start(settings(lr=0.03, pace=5.0))
+    job = ScriptedWorker.made[-1].job
+    folder = Path(job.run_folder)
+    assert folder.parent == runs_home() and folder.is_dir() and folder.name.endswith("-lenet-mnist")
+    assert started == [job.run_folder] and messages[-1].startswith("training run: ") and folder.name in messages[-1]
+    assert job.run_settings["lr"] == 0.03 and job.run_settings["parent"] is None and job.pace == 5.0
+    assert job.run_settings["start_step"] == job.start_step == viewer.session.step
+    assert viewer.run_folder == folder
+    coordinator.stop()
+    coordinator.start(settings())  # a second run continues the first one's weights: it names it
+    second = ScriptedWorker.made[-1].job
+    assert second.run_folder != job.run_folder
+    assert second.run_settings["parent"] == {"run": job.run_folder, "step": viewer.session.step}
+
+
+def test_test_accuracy_measured_here_goes_back_to_the_worker_even_when_stopping(coordinator, viewer):
+    coordinator.start(settings())
+    worker = ScriptedWorker.made[-1]
+    step = viewer.session.step + 63
+    worker.events = [EpochEnd(WeightsSnapshot(step, viewer.session.weights(), worker.job.session))]
+    coordinator.poll()
+    accuracy = viewer.history.test_accuracy[-1]
+    assert worker.sent[-1] == ("test_accuracy", step, accuracy)
+    worker.events = [EpochEnd(WeightsSnapshot(step + 63, viewer.session.weights(), worker.job.session))]
+    coordinator.stop()  # the waiting epoch end is measured and sent before the stop
+    assert worker.sent[-1] == ("test_accuracy", step + 63, viewer.history.test_accuracy[-1])
+
+
+def test_a_verdict_is_said_and_its_weights_win_over_older_snapshots(coordinator, viewer):
+    coordinator.start(settings(lr=10.0))
+    worker = ScriptedWorker.made[-1]
+    errors, verdicts = [], []
+    coordinator.error.connect(errors.append)
+    coordinator.run_ended.connect(verdicts.append)
+    good = WeightsSnapshot(40, scaled(viewer.session.weights(), 0.5), worker.job.session)
+    bad = WeightsSnapshot(44, scaled(viewer.session.weights(), 1e6), worker.job.session)
+    message = "training diverged: the loss went from 2.3 to 5e+22 in 4 steps: the learning rate 10 is too high"
+    worker.events = [RunEnded(RunStatus.DIVERGED, message, worker.job.run_folder, good)]
+    worker.snapshot = bad  # published before the divergence, read after its verdict
+    coordinator.poll()
+    assert errors == [message] and verdicts[0].status is RunStatus.DIVERGED
+    assert viewer.session.step == 40 and np.array_equal(viewer.session.weights()["conv1.weight"], good.weights["conv1.weight"])
+    worker.alive = False
+    coordinator.poll()
+    assert coordinator.state == TrainingState.IDLE and viewer.session.step == 40
+
+
+def test_step_after_a_finished_run_starts_a_new_run(coordinator, viewer):
+    coordinator.start(settings())
+    first = ScriptedWorker.made[-1]
+    first.events = [first.progress(TrainingState.FINISHED, (viewer.session.step + 1,))]
+    coordinator.poll()
+    assert coordinator.state == TrainingState.FINISHED
+    coordinator.step(settings())
+    second = ScriptedWorker.made[-1]
+    assert second is not first and not first.alive and second.commands == ["step"]
+    assert second.job.run_settings["parent"]["run"] == first.job.run_folder
+
+
+def test_a_fork_starts_from_the_weights_looked_at_and_names_its_parent(coordinator, viewer):
+    coordinator.start(settings())
+    worker = ScriptedWorker.made[-1]
+    start = viewer.session.step
+    worker.events = [EpochEnd(WeightsSnapshot(start + 63, scaled(viewer.session.weights(), 0.5), worker.job.session))]
+    coordinator.poll()
+    worker.snapshot = WeightsSnapshot(start + 100, scaled(viewer.session.weights(), 0.25), worker.job.session)
+    coordinator.poll()
+    coordinator.stop()
+    viewer.look_back(1)  # the end of the first epoch
+    looked_at = viewer.session.weights()
+    errors = []
+    coordinator.error.connect(errors.append)
+    assert not coordinator.fork(settings(PRESETS["tinyvgg"]))
+    assert "keeps their architecture" in errors[-1] and len(ScriptedWorker.made) == 1
+    assert coordinator.fork(settings(lr=0.001))
+    fork = ScriptedWorker.made[-1].job
+    assert fork.start_step == start + 63 and fork.config.lr == 0.001 and fork.run_folder.endswith("-fork")
+    assert fork.run_settings["parent"] == {"run": worker.job.run_folder, "step": start + 63}
+    assert all(np.array_equal(fork.weights[k], looked_at[k]) for k in looked_at)
+    assert viewer.history.steps[-1] <= start + 63 and viewer.timeline_steps == [start, start + 63]  # its past stays
+
+
+def test_slow_motion_changes_reach_the_run_under_way(coordinator):
+    coordinator.set_pace(3.0)  # no worker: nothing to tell
+    coordinator.start(settings())
+    coordinator.set_pace(2.5)
+    assert ScriptedWorker.made[-1].sent[-1] == ("pace", 2.5)
 
 
 def test_the_coordinator_and_viewer_state_import_no_qt():

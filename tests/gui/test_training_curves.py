@@ -1,6 +1,6 @@
 import numpy as np
 import pytest
-from PySide6.QtWidgets import QSlider
+from PySide6.QtWidgets import QCheckBox, QLabel, QPushButton, QSlider
 
 from gui.panels.training_curves import MAX_DRAWN_POINTS, TrainingCurves
 
@@ -72,3 +72,46 @@ def test_long_histories_are_drawn_as_a_bounded_envelope_that_keeps_spikes(curves
     assert np.all(np.diff(x) >= 0)
     x_range = curves._loss_plot.getViewBox().viewRange()[0]
     assert x_range[0] <= 1 and x_range[1] >= 100_000
+
+
+def test_the_log_scale_keeps_an_exploding_loss_and_the_small_ones_readable(curves):
+    steps = np.arange(1, 41, dtype=float)
+    loss = np.concatenate([np.linspace(2.3, 0.2, 37), [40.0, 9e3, 5e22]])
+    curves.set_history(steps, loss, np.full(40, 0.5), np.zeros(0), np.zeros(0))
+    low, high = curves._loss_plot.getViewBox().viewRange()[1]
+    assert low == 0 and high >= 5e22  # linear: everything but the explosion is squashed onto the axis
+    curves.findChild(QCheckBox, "logScaleBox").click()
+    assert curves.log_scale()
+    low, high = curves._loss_plot.getViewBox().viewRange()[1]
+    assert low <= np.log10(0.2) and 22.7 <= high <= 24  # log10 units: 0.2 and 5e22 both on the plot
+    np.testing.assert_array_equal(curves.loss_curve().getOriginalDataset()[1], loss)
+
+
+def test_the_status_line_and_the_current_numbers(curves):
+    assert not curves.findChild(QLabel, "curveStatus").isVisibleTo(curves)
+    curves.set_status("training diverged: the learning rate 10 is too high", error=True)
+    assert curves.findChild(QLabel, "curveStatus").isVisibleTo(curves) and "learning rate 10" in curves.status()
+    curves.set_latest(0.31234, 0.91, None)
+    assert curves.readout() == "loss 0.312 · accuracy 91.0%"
+    curves.set_latest(0.31234, 0.91, 0.971)
+    assert curves.readout() == "loss 0.312 · accuracy 91.0% · test 97.1%"
+
+
+def test_smoothing_is_chosen_on_a_slider_and_announced(curves, qtbot):
+    assert curves.smoothing() == 0.0
+    with qtbot.waitSignal(curves.smoothingChanged) as changed:
+        curves.findChild(QSlider, "smoothingSlider").setValue(60)
+    assert changed.args == [0.6] and curves.smoothing() == 0.6
+
+
+def test_play_walks_the_slider_to_live_and_stops(curves, qtbot):
+    curves.set_timeline([0, 10, 20])
+    moves = []
+    curves.timelineMoved.connect(moves.append)
+    curves.findChild(QPushButton, "playButton").click()
+    assert curves.is_playing()
+    qtbot.waitUntil(lambda: not curves.is_playing(), timeout=5_000)
+    assert moves == [0, 1, 2, -1]
+    curves.set_timeline([])  # nothing to play: the buttons are off
+    assert not curves.findChild(QPushButton, "playButton").isEnabled()
+    assert not curves.findChild(QPushButton, "forkButton").isEnabled()

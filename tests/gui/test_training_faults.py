@@ -16,6 +16,8 @@ from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QFileDialog, QPlainText
 from core.architecture import PRESETS, build_model, parse
 from core.checkpoint import Checkpoint, save_checkpoint
 from core.preprocess import MNIST_NORMALIZATION
+from core.run_status import RunStatus
+from core.runs import open_run
 from tests.gui.user_actions import drop_file
 
 pytestmark = pytest.mark.slow  # every test here runs real training processes
@@ -87,7 +89,7 @@ def trainer_window(window):
 # ----------------------------------------------------------------------------- divergence
 
 
-def test_learning_rate_ten_stops_with_a_message_and_finite_weights(trainer_window, qtbot):
+def test_learning_rate_ten_ends_the_run_as_diverged_with_a_message_and_the_last_good_weights(trainer_window, qtbot):
     window = trainer_window
     gaps = [np.isnan(view.mosaic()) for view in (window.feature_maps, window.filters)]  # NaN marks tile gaps
     window.findChild(QDoubleSpinBox, "learningRate").setValue(10.0)
@@ -95,15 +97,17 @@ def test_learning_rate_ten_stops_with_a_message_and_finite_weights(trainer_windo
     qtbot.waitUntil(lambda: "diverged" in window.training.message(), timeout=START_TIMEOUT_MS)
     assert "learning rate 10" in window.training.message()
     assert "diverged" in window.error_text()
-    qtbot.waitUntil(lambda: window.coordinator.state.value == "paused", timeout=10_000)
+    qtbot.waitUntil(lambda: window.coordinator.state.value == "idle", timeout=10_000)  # the run is over
+    assert no_worker_left() and not button(window, "Stop").isEnabled()
+    assert "learning rate 10 is too high" in window.curves.status()  # said next to the curve
     assert all_finite(window.state.session.weights())
     assert np.isfinite(window.current_probabilities()).all()
     for view, gap in zip((window.feature_maps, window.filters), gaps):
         np.testing.assert_array_equal(np.isnan(view.mosaic()), gap)
         assert np.isfinite(view.mosaic()[~gap]).all()
-    click(window, "Stop")
-    assert window.coordinator.state.value == "idle" and no_worker_left()
-    assert all_finite(window.state.session.weights())
+    run = open_run(window.state.run_folder)  # the run says the same, with the restored weights last
+    assert run.status is RunStatus.DIVERGED and run.message in window.curves.status()
+    assert weights_equal(window.state.session.weights(), {k: v.numpy() for k, v in run.load().items()})
 
 
 # ----------------------------------------------------------------------------- unusable image folders

@@ -139,3 +139,14 @@ def test_controls_carry_concept_tooltips(panel):
     tips = {w.toolTip() for w in panel.findChildren(QDoubleSpinBox) + panel.findChildren(QSpinBox)}
     assert TOOLTIPS["learning rate"] in tips
     assert {TOOLTIPS["batch size"], TOOLTIPS["epoch"]} <= tips
+
+
+def test_slow_motion_is_off_by_default_and_can_change_while_training_runs(panel, qtbot):
+    pace = panel.findChild(QDoubleSpinBox, "slowMotion")
+    assert panel.pace() == 0.0 and pace.text() == "off (full speed)"
+    panel.set_state("running")
+    assert pace.isEnabled() and not panel.findChild(QDoubleSpinBox, "learningRate").isEnabled()
+    pace.setFocus()
+    with qtbot.waitSignal(panel.paceChanged) as changed:
+        qtbot.keyClick(pace, Qt.Key.Key_Up)
+    assert changed.args == [1.0] and panel.pace() == 1.0
