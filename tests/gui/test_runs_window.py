@@ -148,6 +148,7 @@ def test_a_fork_from_a_look_back_point_is_a_new_run_that_starts_from_those_weigh
     QTest.keyClick(slider, Qt.Key.Key_Home)  # back to step 0
     looked_at = window.state.session.weights()
     window.findChild(QDoubleSpinBox, "learningRate").setValue(0.2)  # changed settings
+    window.findChild(QSpinBox, "epochs").setValue(50)  # still running when Stop is pressed
     click(window, "forkButton")
     fork = window.state.run_folder
     assert fork != folder and fork.name.endswith("-fork")
