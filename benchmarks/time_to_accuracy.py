@@ -76,7 +76,7 @@ def app_run(window, weights: dict) -> tuple[float, float, int]:
         latest[:] = [progress]
 
     def reached_target() -> bool:
-        # The window measures test accuracy itself on each epoch's weights (ViewerState.epoch_ended).
+        # The window measures test accuracy itself on each epoch's weights, off its GUI thread (ViewerState.epoch_test).
         return any(a >= TARGET_ACCURACY for a in state.history.test_accuracy[known:])
 
     window.coordinator.progressed.connect(on_progress)

@@ -6,7 +6,6 @@ a pool or ReLU, and what a unit of a layer without a spatial layout sees.
 """
 from __future__ import annotations
 
-import copy
 import itertools
 from dataclasses import dataclass
 
@@ -16,11 +15,9 @@ from torch import nn
 
 from core.architecture import Architecture, LayerInfo, build_model
 from core.checkpoint import Checkpoint
-from core.data import Dataset
 from core.inspect import Inspection, conv_filters, inspect, leaf_layers
 from core.preprocess import Normalization
 from core.receptive_field import effective_receptive_field, receptive_fields, unit_box
-from core.trainer import evaluate
 from core.weights import Weights
 
 _ids = itertools.count(1)
@@ -55,7 +52,6 @@ class ModelSession:
         self.step = 0
         self._input: np.ndarray | None = None
         self._inspection: Inspection | None = None
-        self._scratch: nn.Module | None = None
         self._filters: dict[str, np.ndarray] | None = None
         params = {name: sum(p.numel() for p in m.parameters()) for name, m in leaf_layers(model)}
         self.layers = [
@@ -100,14 +96,6 @@ class ModelSession:
             self.step = step
         self._inspection = None
         self._filters = None
-
-    def evaluate_with(self, weights: Weights, dataset: Dataset) -> tuple[float, np.ndarray]:
-        """Accuracy and predicted labels of other weights (e.g. a worker's epoch end), leaving the
-        model on show untouched."""
-        if self._scratch is None:
-            self._scratch = copy.deepcopy(self.model)
-        self._scratch.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
-        return evaluate(self._scratch, dataset)
 
     def weights(self) -> Weights:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}

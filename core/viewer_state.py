@@ -107,6 +107,19 @@ class EvaluationRequest:
 
 
 @dataclass(frozen=True)
+class EpochTest:
+    """The test pass over one epoch's weights, with a model of its own."""
+
+    step: int
+    session: int
+    model: nn.Module
+    samples: Dataset
+
+    def run(self) -> tuple[float, np.ndarray]:
+        return evaluate(self.model, self.samples)
+
+
+@dataclass(frozen=True)
 class Browse:
     """The test examples of one confusion-matrix cell, browsed with Previous / Next."""
 
@@ -401,18 +414,32 @@ class ViewerState:
 
     def epoch_ended(self, snapshot: WeightsSnapshot) -> float | None:
         """Test accuracy of an epoch's weights, measured here so the trainer never stops for it; the
-        weights are kept for looking back. None when the weights belong to another model."""
+        weights are kept for looking back. None when the weights belong to another model. (The window
+        runs ``epoch_test`` off its GUI thread and hands the result to ``record_test``.)"""
+        test = self.epoch_test(snapshot)
+        return None if test is None else self.record_test(test, *test.run())
+
+    def epoch_test(self, snapshot: WeightsSnapshot) -> EpochTest | None:
+        """Keep an epoch's weights for looking back, and the test pass to measure them: a model of
+        their own, so it may run on another thread. None when the weights belong to another model."""
         if snapshot.session != self._session.id:
             return None
         if self._timeline.add(snapshot):
             self.timeline_changed.emit()
-        samples = self._checked_samples()
-        accuracy, predicted = self._session.evaluate_with(snapshot.weights, samples)
-        self._history.test_steps.append(snapshot.step)
+        model = copy.deepcopy(self._session.model)
+        model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in snapshot.weights.items()})
+        return EpochTest(snapshot.step, snapshot.session, model, self._checked_samples())
+
+    def record_test(self, test: EpochTest, accuracy: float, predicted: np.ndarray) -> float | None:
+        """An epoch's test result into the curves (and the confusion matrix on show); None, dropped,
+        when the model was replaced meanwhile."""
+        if test.session != self._session.id:
+            return None
+        self._history.test_steps.append(test.step)
         self._history.test_accuracy.append(accuracy)
         self.history_changed.emit()
         if self._evaluation is not None:  # a matrix on show follows the training, epoch by epoch
-            self._set_evaluation(self._evaluation_of(accuracy, predicted, samples, snapshot.step))
+            self._set_evaluation(self._evaluation_of(accuracy, predicted, test.samples, test.step))
         return accuracy
 
     def look_back(self, index: int) -> None:

@@ -80,7 +80,7 @@ class MainWindow(QMainWindow):
         self.runs = RunFeatures(self)
         self._poll_timer = QTimer(self)
         self._poll_timer.setInterval(POLL_INTERVAL_MS)
-        self._poll_timer.timeout.connect(self.coordinator.poll)
+        self._poll_timer.timeout.connect(self._poll)
         self._build_actions()
         self._connect()
         self._safe(self.state.show_sample, 0)
@@ -240,7 +240,6 @@ class MainWindow(QMainWindow):
         self.training.set_state(state.value)
         self.editor.set_editable(state in (TrainingState.IDLE, TrainingState.FINISHED))
         if state == TrainingState.IDLE:
-            self._poll_timer.stop()
             step = self.state.session.step
             self.training.set_progress(0.0, f"stopped at step {step:,}" if self.state.history.steps else "")
         else:
@@ -251,6 +250,12 @@ class MainWindow(QMainWindow):
             if state == TrainingState.STARTING:
                 self.training.set_progress(0.0, "starting…")
                 self.training.show_message("")
+
+    def _poll(self) -> None:
+        """While training, and until the last epoch's test pass is in."""
+        self.coordinator.poll()
+        if self.coordinator.state == TrainingState.IDLE and not self.coordinator.settling:
+            self._poll_timer.stop()
 
     def _on_progress(self, progress: Progress) -> None:
         self.training.set_progress(*describe_progress(progress))
@@ -319,7 +324,7 @@ class MainWindow(QMainWindow):
         self.settings.setValue("geometry", self.saveGeometry())
         self._poll_timer.stop()
         self.messages.stop()
-        self.coordinator.stop()
+        self.coordinator.close()
         self.runs.close()
         self.binder.close()
         self.editor.cancel_pending_edit()

@@ -10,6 +10,8 @@ does, from a timer), and it reports through plain events. It never calls the win
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -26,9 +28,16 @@ from core.trainer import TrainConfig
 from core.training_process import (
     EpochEnd, Failure, FullState, Progress, RunEnded, TrainingJob, TrainingProcess, TrainingState,
 )
-from core.viewer_state import ViewerState
+from core.viewer_state import EpochTest, ViewerState
 
 ProcessFactory = Callable[[TrainingJob], TrainingProcess]
+
+
+@dataclass(frozen=True)
+class _PendingTest:
+    future: Future
+    test: EpochTest
+    process: TrainingProcess
 
 
 class TrainingCoordinator:
@@ -48,6 +57,9 @@ class TrainingCoordinator:
         self.error = Event("error")
         self.run_started = Event("run_started")
         self.run_ended = Event("run_ended")
+        # Each epoch's test pass runs here, off the caller's (the GUI's) thread, one at a time.
+        self._test_passes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convscope-test-pass")
+        self._pending: list[_PendingTest] = []
 
     @property
     def state(self) -> TrainingState:
@@ -57,6 +69,16 @@ class TrainingCoordinator:
     def active(self) -> bool:
         """A worker exists: someone should call poll()."""
         return self._process is not None
+
+    @property
+    def settling(self) -> bool:
+        """Test passes of finished epochs are still running: keep calling poll() for their results."""
+        return bool(self._pending)
+
+    def close(self) -> None:
+        """Stop the worker and drop test passes not yet done (the window is closing)."""
+        self.stop()
+        self._test_passes.shutdown(wait=True, cancel_futures=True)
 
     # ----------------------------------------------------------------- intents
 
@@ -94,6 +116,7 @@ class TrainingCoordinator:
             process, self._process = self._process, None
             for event in process.poll_events():
                 self._dispatch(event, process)
+            self._collect_test_passes(wait=True)
             self._finish(process)
         self._set_state(TrainingState.IDLE)
 
@@ -156,6 +179,7 @@ class TrainingCoordinator:
         return state
 
     def poll(self) -> None:
+        self._collect_test_passes()
         process = self._process
         if process is None:
             return
@@ -277,12 +301,12 @@ class TrainingCoordinator:
                 self._set_state(event.state)
         elif isinstance(event, EpochEnd):
             try:
-                accuracy = self.viewer.epoch_ended(event.snapshot)
+                test = self.viewer.epoch_test(event.snapshot)
             except ValueError as exc:
                 self.error.emit(f"could not measure test accuracy: {exc}")
                 return
-            if accuracy is not None:
-                process.send("test_accuracy", event.snapshot.step, accuracy)
+            if test is not None:
+                self._pending.append(_PendingTest(self._test_passes.submit(test.run), test, process))
         elif isinstance(event, RunEnded):
             self._ended = True
             self.viewer.apply_snapshot(event.snapshot)  # after a divergence: the weights put back
@@ -291,6 +315,19 @@ class TrainingCoordinator:
                 self.error.emit(event.message)
         elif isinstance(event, Failure):
             self.error.emit(event.message)
+
+    def _collect_test_passes(self, wait: bool = False) -> None:
+        """Finished test passes, in epoch order, into the curves and back to the run that made them."""
+        while self._pending and (wait or self._pending[0].future.done()):
+            pending = self._pending.pop(0)
+            try:
+                result = pending.future.result()
+            except Exception as exc:  # noqa: BLE001 - shown, and training goes on
+                self.error.emit(f"could not measure test accuracy: {exc}")
+                continue
+            accuracy = self.viewer.record_test(pending.test, *result)
+            if accuracy is not None:
+                pending.process.send("test_accuracy", pending.test.step, accuracy)
 
     def _set_state(self, state: TrainingState) -> None:
         if state != self._state:

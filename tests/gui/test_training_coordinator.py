@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -85,6 +86,14 @@ def coordinator(viewer) -> TrainingCoordinator:
     return TrainingCoordinator(viewer, process_factory=ScriptedWorker)
 
 
+def poll_until(coordinator: TrainingCoordinator, condition, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never came true"
+        coordinator.poll()
+        time.sleep(0.01)
+
+
 def settings(architecture: str = PRESETS["lenet"], **changes) -> TrainSettings:
     return TrainSettings(architecture=architecture, **changes)
 
@@ -116,6 +125,8 @@ def test_polling_feeds_progress_snapshots_and_epoch_ends_to_the_viewer(coordinat
     assert viewer.history.steps[-1] == last + 2
     worker.events = [EpochEnd(WeightsSnapshot(last + 63, viewer.session.weights(), worker.job.session))]
     coordinator.poll()
+    assert coordinator.settling  # the test pass runs off the caller's thread
+    poll_until(coordinator, lambda: not coordinator.settling)
     assert viewer.history.test_steps[-1] == last + 63 and viewer.history.test_accuracy[-1] > 0.9
     worker.alive = False  # the worker ended by itself
     coordinator.poll()
@@ -238,6 +249,7 @@ def test_test_accuracy_measured_here_goes_back_to_the_worker_even_when_stopping(
     step = viewer.session.step + 63
     worker.events = [EpochEnd(WeightsSnapshot(step, viewer.session.weights(), worker.job.session))]
     coordinator.poll()
+    poll_until(coordinator, lambda: not coordinator.settling)
     accuracy = viewer.history.test_accuracy[-1]
     assert worker.sent[-1] == ("test_accuracy", step, accuracy)
     worker.events = [EpochEnd(WeightsSnapshot(step + 63, viewer.session.weights(), worker.job.session))]
