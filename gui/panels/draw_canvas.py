@@ -26,6 +26,7 @@ class DrawCanvas(QWidget):
         if side < 28:
             raise ValueError(f"DrawCanvas side must be at least 28 pixels, got {side}")
         self.setObjectName("drawCanvas")
+        self.setAttribute(Qt.WidgetAttribute.WA_OpaquePaintEvent)  # the ink image covers what it repaints
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.setToolTip("Draw a digit with the left mouse button. Delete or Backspace clears it.")
         self._side = side
@@ -79,6 +80,7 @@ class DrawCanvas(QWidget):
 
     def paintEvent(self, event: QPaintEvent) -> None:
         painter = QPainter(self)
+        painter.fillRect(event.rect(), self.palette().window())  # opaque: the strip under the ink is ours too
         painter.drawImage(QPoint(0, 0), self._image)
         painter.end()
 

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 
 from gui.colormaps import DIVERGING, DIVERGING_LUT, SEQUENTIAL, SEQUENTIAL_LUT
 from gui.concepts import TOOLTIPS
+from gui.quiet_label import QuietLabel
 from gui.mosaic import cell_origin, grid_shape, locate, normalize_per_map, tile
 
 SHARED = "shared"
@@ -54,8 +55,8 @@ class FeatureMapView(QWidget):
             "per map: each map stretched to its own range, so weak maps stay visible."
         )
         self._scaling.currentTextChanged.connect(self._render)
-        self._range_label = QLabel("")
-        self._hover_label = QLabel(" ")
+        self._range_label = QuietLabel("")
+        self._hover_label = QuietLabel(" ")
 
         self._graphics = pg.GraphicsLayoutWidget()
         self._graphics.setBackground("k")

@@ -9,6 +9,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from gui.concepts import TOOLTIPS
+from gui.quiet_label import QuietLabel
 
 BAR_WIDTH = 0.7
 BAR_BRUSH = pg.mkBrush(90, 140, 200)
@@ -25,7 +26,7 @@ class PredictionView(QWidget):
         self._classes: tuple[str, ...] = ()
         self._top_class: str | None = None
 
-        self.headline = QLabel()
+        self.headline = QuietLabel()
         self.headline.setAlignment(Qt.AlignmentFlag.AlignCenter)
         font = self.headline.font()
         font.setPointSizeF(font.pointSizeF() * 2.2)
