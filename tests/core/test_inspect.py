@@ -51,3 +51,15 @@ def test_arrays_are_copies_that_do_not_change_with_the_model():
     with torch.no_grad():
         model.conv1.weight.add_(1.0)
     np.testing.assert_array_equal(result.filters["conv1"], before)
+
+
+def test_an_in_place_relu_does_not_overwrite_the_kept_output_of_the_layer_before_it():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    x = np.random.default_rng(1).normal(size=(1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = model[0](torch.from_numpy(x)[None])[0].numpy()
+    result = inspect(model, x)
+    assert expected.min() < 0  # the conv's map has negative values for the ReLU to zero
+    np.testing.assert_allclose(result.activations["0"], expected, rtol=1e-6)
+    np.testing.assert_allclose(result.activations["1"], np.maximum(expected, 0), rtol=1e-6)
