@@ -219,6 +219,16 @@ class ViewerState:
         """A test example: ``position`` counts through the whole test set, or through a browsed cell."""
         self._set_input(self._sample_input(position))
 
+    def show_test_example(self, index: int) -> None:
+        """Test example ``index`` of the whole test set (e.g. a channel's top example); browsing a
+        confusion-matrix cell ends, since the index does not count through the cell."""
+        count = len(self.samples())
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < count:
+            raise ViewerStateError(f"the test set has {count} examples (0 to {count - 1}); there is no example {index!r}")
+        shown = self._sample_input(int(index), browse=None)
+        self._clear_browse()
+        self._set_input(shown)
+
     def step_sample(self, delta: int) -> None:
         self.show_sample(self._sample_position + delta)
 

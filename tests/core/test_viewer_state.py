@@ -231,3 +231,19 @@ def test_a_model_from_code_cannot_be_checkpointed(state):
     assert state.architecture_text is None
     with pytest.raises(ViewerStateError, match="state_dict"):
         state.checkpoint()
+
+
+def test_a_test_example_by_index_ends_browsing_a_cell_and_a_wrong_index_changes_nothing(state):
+    state.evaluate()
+    state.browse_cell(int(np.argmax(np.diag(state.evaluation.matrix))), int(np.argmax(np.diag(state.evaluation.matrix))))
+    events = Recorder(state)
+    state.show_test_example(417)
+    assert state.input.sample == 417 and state.input.caption.startswith("test sample 418 / 1000")
+    assert state.browse is None and events.take() == ["browse_changed", "input_changed"]
+    np.testing.assert_array_equal(state.session.input, state.samples().images[417])
+    state.step_sample(1)  # Previous / Next go on from there through the whole test set
+    assert state.input.sample == 418 and events.take() == ["input_changed"]
+    for wrong in (1000, -1, 2.0, True):
+        with pytest.raises(ViewerStateError, match="1000 examples"):
+            state.show_test_example(wrong)
+    assert events.take() == [] and state.input.sample == 418
