@@ -1,0 +1,242 @@
+"""The Unit tab follows the clicked unit: why it has its value, and how its effective receptive field
+changed over the look-back weights.
+
+The explained unit is the last one clicked in the current layer; on the last layer, until one is
+clicked, it is the predicted class's score. It is explained again for a new input or new weights
+(while the tab is on show: a hidden tab catches up when shown) and forgotten with the layer.
+Small models are explained on the GUI thread (about 2 ms for LeNet); larger ones, and the ERF over
+the kept weights, in BackgroundTasks on copies of the model.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, QTimer, Signal
+
+from core.insight import ErfStats, UnitExplanation, erf_over_training, explain_unit
+from core.model_session import ModelSession
+from core.viewer_state import LIVE, ViewerState
+from gui.background import BackgroundTask
+from gui.erf_text import erf_caption, unit_erf_stats
+from gui.panels.feature_map_view import FeatureMapView
+from gui.panels.unit_view import UnitView
+from gui.unit_presentation import unit_content
+
+INLINE_MACS = 20_000_000
+"""Models up to this many multiply-adds per forward are explained on the GUI thread (well under a frame)."""
+ERF_HISTORY_DELAY_MS = 300  # the ERF over training waits for the pen to rest
+CLICK_HINT = "Click a unit in the feature maps of {layer} to see how its value is made."
+NO_INPUT = "Draw a digit or pick a sample, then click a unit to see how its value is made."
+
+
+@dataclass(frozen=True)
+class _Unit:
+    layer: str
+    channel: int
+    row: int
+    col: int
+    auto: bool = False  # chosen for the user (the predicted class), not clicked
+
+
+@dataclass(frozen=True)
+class _Answer:
+    unit: _Unit
+    explanation: UnitExplanation
+    erf: ErfStats | None
+    caption: str
+
+
+class UnitBinder(QObject):
+    error = Signal(str)
+    message = Signal(str)
+
+    def __init__(self, state: ViewerState, feature_maps: FeatureMapView, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.state = state
+        self.view = UnitView()
+        self._unit: _Unit | None = None
+        self._stale = True
+        self._explaining = BackgroundTask("unit-explanation", self)
+        self._explaining.finished.connect(self._show)
+        self._explaining.failed.connect(self._show_failure)
+        self._history = BackgroundTask("erf-over-training", self)
+        self._history.finished.connect(self._show_history)
+        self._history.failed.connect(lambda text: self.error.emit(f"ERF over training: {text}"))
+        self._history_timer = QTimer(self)
+        self._history_timer.setSingleShot(True)
+        self._history_timer.setInterval(ERF_HISTORY_DELAY_MS)
+        self._history_timer.timeout.connect(self._start_history)
+        self._shown_erf = ""
+        state.input_changed.connect(lambda: self._on_shown_changed(history=True))
+        state.weights_changed.connect(lambda: self._on_shown_changed(history=False))
+        state.timeline_changed.connect(self._on_timeline_changed)
+        state.layer_changed.connect(self._on_layer_changed)
+        state.session_replaced.connect(self._on_layer_changed)
+        feature_maps.unitClicked.connect(self.explain)
+        self.view.shown.connect(self._on_shown)
+        self._on_layer_changed()
+
+    # ----------------------------------------------------------------- intents
+
+    def explain(self, channel: int, row: int, col: int) -> None:
+        """The user clicked a unit of the current layer."""
+        self._unit = _Unit(self.state.layer, channel, row, col)
+        self._shown_erf = ""
+        self.refresh()
+
+    def refresh(self, history: bool = True) -> None:
+        """Explain the unit again for what is on show now (later, if the tab is hidden); ``history``:
+        and its ERF over the kept weights, which new weights on show do not change."""
+        if not self.view.isVisible():
+            self._stale = True
+            return
+        self._stale = False
+        unit, session, x = self._unit, self.state.session, self.state.input.x
+        if unit is None:
+            self.view.show_message(CLICK_HINT.format(layer=self.state.layer))
+            return
+        if x is None:
+            self.view.show_message(NO_INPUT)
+            return
+        if forward_macs(session) <= INLINE_MACS:
+            try:
+                self._show(_explained(session, unit))
+            except ValueError as exc:  # InsightError, or a unit outside a changed layer
+                self._show_failure(str(exc))
+        else:
+            self._explaining.start(_explain_job, copy.deepcopy(session.model), session, x.copy(), unit)
+        if history:
+            self._history_timer.start()
+
+    def close(self) -> None:
+        self._history_timer.stop()
+        self._explaining.close()
+        self._history.close()
+
+    def unit(self) -> tuple[str, int, int, int] | None:
+        """(layer, channel, row, col) explained, or None."""
+        return None if self._unit is None else (self._unit.layer, self._unit.channel, self._unit.row, self._unit.col)
+
+    # ----------------------------------------------------------------- state events
+
+    def _on_shown_changed(self, history: bool) -> None:
+        if self._unit is not None and self._unit.auto:  # the predicted class may have changed
+            self._unit = self._predicted_class_unit()
+        self.refresh(history)
+
+    def _on_layer_changed(self) -> None:
+        self._explaining.cancel()
+        self._history.cancel()
+        self._history_timer.stop()
+        self._shown_erf = ""
+        self._unit = self._predicted_class_unit()
+        self.refresh()
+
+    def _on_timeline_changed(self) -> None:
+        if self._unit is not None and self.view.isVisible():
+            self._history_timer.start()
+
+    def _on_shown(self) -> None:
+        if self._stale:
+            self.refresh()
+
+    def _predicted_class_unit(self) -> _Unit | None:
+        """On the model's output layer, its top class; elsewhere nothing until a click."""
+        session, layer = self.state.session, self.state.layer
+        probabilities = session.probabilities()
+        last = session.layers[-1]
+        if layer != last.name or probabilities is None or len(last.output_shape) != 1:
+            return None
+        return _Unit(layer, int(np.argmax(probabilities)), 0, 0, auto=True)
+
+    # ----------------------------------------------------------------- answers
+
+    def _show(self, answer: _Answer) -> None:
+        if answer.unit != self._unit:
+            return
+        session = self.state.session
+        index = session.layer_index(answer.unit.layer)
+        spatial = session.layers[index].rf.spatial
+        content = unit_content(answer.explanation, _input_name(session, index), _output_name(session, index, answer.explanation), spatial)
+        self.view.show_explanation(content.title, content.equation, content.rows, content.votes, content.classes)
+        self._shown_erf = answer.caption
+        self.view.show_erf(answer.caption)
+
+    def _show_failure(self, text: str) -> None:
+        self.view.show_message(f"This unit cannot be explained: {text}")
+
+    def _start_history(self) -> None:
+        unit, x, state = self._unit, self.state.input.x, self.state
+        if unit is None or x is None or not self.view.isVisible():
+            return
+        steps = state.timeline_steps
+        weights = [state.timeline_snapshot(i).weights for i in range(len(steps))]
+        if not weights:
+            self.view.show_erf(f"{self._shown_erf}\nTrain to see how it changes: the weights are kept at each epoch end.")
+            return
+        self._history.start(_history_job, copy.deepcopy(state.session.model), weights, list(steps), x.copy(), unit)
+
+    def _show_history(self, result: tuple[_Unit, list[int], list[ErfStats]]) -> None:
+        unit, steps, stats = result
+        if unit != self._unit:
+            return
+        position = self.state.timeline_position
+        shown = None if position == LIVE else self.state.timeline_steps[position]
+        first, last = stats[0], stats[-1]
+        change = (
+            f"\nOver training (step {steps[0]:,} → {steps[-1]:,}): r50 {first.radius50:.1f} → {last.radius50:.1f} px, "
+            f"r95 {first.radius95:.1f} → {last.radius95:.1f} px."
+        )
+        self.view.show_erf(
+            self._shown_erf + change, steps, [s.radius50 for s in stats], [s.radius95 for s in stats], shown
+        )
+
+
+def forward_macs(session: ModelSession) -> int:
+    """Multiply-adds of one forward, roughly: each layer's weights once per output position."""
+    total = 0
+    for row in session.layers:
+        positions = int(np.prod(row.output_shape[1:])) if len(row.output_shape) == 3 else 1
+        total += row.params * positions
+    return total
+
+
+def _explained(session: ModelSession, unit: _Unit) -> _Answer:
+    """The unit explained for the session's input, with the size of its effective receptive field."""
+    explanation = explain_unit(
+        session.model, session.input, unit.layer, unit.channel, unit.row, unit.col, class_names=session.classes
+    )
+    field = session.unit_receptive_field(unit.layer, unit.channel, unit.row, unit.col)
+    stats = unit_erf_stats(field)
+    return _Answer(unit, explanation, stats, erf_caption(field, stats))
+
+
+def _explain_job(progress, model, session: ModelSession, x: np.ndarray, unit: _Unit) -> _Answer:
+    """On the worker: the same, from the worker's own copy of the model and input."""
+    own = ModelSession(model, session.input_shape, session.classes, session.normalization, session.architecture)
+    own.set_input(x)
+    progress(1, 2)
+    return _explained(own, unit)
+
+
+def _history_job(progress, model, weights: list, steps: list[int], x: np.ndarray, unit: _Unit):
+    stats = []
+    for done, state in enumerate(weights, 1):
+        stats.extend(erf_over_training(lambda: model, [state], x, unit.layer, unit.channel, unit.row, unit.col))
+        progress(done, len(weights))
+    return unit, steps, stats
+
+
+def _input_name(session: ModelSession, index: int) -> str:
+    """What feeds layer ``index``: the layer before it in a layer-pattern model, which runs in order."""
+    if index == 0:
+        return "image"
+    return session.layers[index - 1].name if session.architecture is not None else "its input"
+
+
+def _output_name(session: ModelSession, index: int, explanation: UnitExplanation) -> str | None:
+    if explanation.activation is None or index + 1 >= len(session.layers) or session.architecture is None:
+        return None
+    return session.layers[index + 1].name
