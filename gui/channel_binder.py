@@ -283,11 +283,11 @@ class ChannelBinder(QObject):
                     f"test sample {top.index + 1} (a {label}): {where} = {top.value:.4g}. Click to make it the input.",
                 )
             )
-        crop_note = f", cropped to the {rf.size}×{rf.size_w} receptive field of the strongest unit" if rf.spatial else ""
+        crop = f", each cropped to the {rf.size}×{rf.size_w} receptive field of its strongest unit" if rf.spatial else ""
         self.view.show_examples(
             thumbnails,
-            f"The {len(thumbnails)} of {len(samples):,} test images that excite {found.layer} {self._channels()[1]} "
-            f"{self._channel} most{crop_note}; weights of step {found.step:,}. Click one to make it the input.",
+            f"Top {len(thumbnails)} of {len(samples):,} test images{crop}; weights of step {found.step:,}. "
+            "Click one to make it the input.",
         )
 
     # ----------------------------------------------------------------- helpers

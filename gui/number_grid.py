@@ -14,10 +14,10 @@ from PySide6.QtWidgets import QToolTip, QWidget
 
 from gui.colormaps import DIVERGING_LUT
 
-LARGEST_CELL = 32
+LARGEST_CELL = 24
 SMALLEST_CELL = 6
 WIDEST = 192  # px: a big kernel shrinks its cells to this width
-SMALLEST_CELL_WITH_TEXT = 24
+SMALLEST_CELL_WITH_TEXT = 20
 PADDING_COLOUR = QColor(200, 200, 200)
 MARK_COLOUR = QColor("#ff8f00")
 
@@ -54,7 +54,8 @@ class NumberGrid(QWidget):
         self._title_height = self.fontMetrics().height() + 2 if title else 0
         finite = self._values[np.isfinite(self._values)]
         self._bound = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
-        self.setFixedSize(width * self._cell + 1, self._title_height + height * self._cell + 1)
+        title_width = self.fontMetrics().horizontalAdvance(title) + 2 if title else 0
+        self.setFixedSize(max(width * self._cell + 1, title_width), self._title_height + height * self._cell + 1)
         self.setMouseTracking(True)
 
     def values(self) -> np.ndarray:
@@ -135,7 +136,7 @@ class NumberGrid(QWidget):
 
 
 def short_number(value: float) -> str:
-    """A value in at most five characters, for a cell: 12, 3.4, 0.81, ≈0; the tooltip has it exactly."""
+    """A value in four characters or so, for a cell: 12, 3.4, .81, −.07, ≈0 (the tooltip has it exactly)."""
     size = abs(value)
     if size == 0:
         text = "0"
@@ -144,7 +145,7 @@ def short_number(value: float) -> str:
     elif size >= 0.995:
         text = f"{value:.1f}"
     elif size >= 0.005:
-        text = f"{value:.2f}"
+        text = f"{value:.2f}".replace("0.", ".", 1)
     else:
         return "≈0"
     return text.replace("-", "−")

@@ -32,7 +32,7 @@ def signed_pixmap(values: np.ndarray, size: int, bound: float | None = None) -> 
     bound = bound or float(np.abs(finite).max()) or 1.0
     index = np.clip((finite / bound + 1.0) * 0.5 * 255 + 0.5, 0, 255).astype(np.intp)
     rgb = DIVERGING_LUT[index][..., :3].astype(np.uint8)
-    rgb[~np.isfinite(values)] = 0  # the gaps of a mosaic
+    rgb[~np.isfinite(values)] = 128  # the gaps of a mosaic: grey, not a colour of the scale
     return _scaled(rgb, size)
 
 

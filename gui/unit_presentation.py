@@ -79,14 +79,14 @@ def _conv(e: UnitExplanation, input_name: str) -> UnitContent:
         where = f"{input_name} channel {source}"
         rows.append(
             GridRow(
-                label=f"{input_name}\nchannel {source}",
+                label="",
                 grids=(
-                    Grid("input patch", e.patch[i], where, e.input_rows, e.input_cols, e.padding_mask),
-                    Grid(f"filter {e.channel}", e.weights[i], f"weight [{e.channel}, {source}]"),
-                    Grid("products", e.terms[i], f"patch × weight, {where}", e.input_rows, e.input_cols, e.padding_mask),
+                    Grid(f"{input_name} ch {source}", e.patch[i], where, e.input_rows, e.input_cols, e.padding_mask),
+                    Grid(f"filter {e.channel}, ch {source}", e.weights[i], f"weight [{e.channel}, {source}]"),
+                    Grid(f"Σ = {n(sums[i])}", e.terms[i], f"patch × weight, {where}", e.input_rows, e.input_cols, e.padding_mask),
                 ),
                 operators=("×", "="),
-                result=f"Σ = {n(sums[i])}",
+                result="",
             )
         )
     height, width = e.weights.shape[-2:]
@@ -176,7 +176,7 @@ def _flatten(e: UnitExplanation, input_name: str) -> UnitContent:
 def _fc(e: UnitExplanation, input_name: str) -> UnitContent:
     def label(index: int, source: tuple[int, int, int] | None) -> str:
         if source is None:
-            return f"{input_name} {index}"
+            return f"{input_name} unit {index}"
         channel, row, col = source
         return f"{input_name} ch {channel} ({row}, {col})"
 

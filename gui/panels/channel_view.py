@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QScrollArea,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -25,8 +26,8 @@ from PySide6.QtWidgets import (
 from gui.concepts import TOOLTIPS
 from gui.pixmaps import picture_pixmap, signed_pixmap
 
-PICTURE_SIZE = 150
-THUMBNAIL_SIZE = 56
+PICTURE_SIZE = 140
+THUMBNAIL_SIZE = 48
 COLUMNS = 3
 WHOLE_MAP = "whole map"
 CENTRE_UNIT = "centre unit"
@@ -106,14 +107,20 @@ class ChannelView(QWidget):
         self._examples_caption = _caption("examplesCaption")
         examples_box = _group("Test images that excite it most", grid_holder, self._refresh, self._examples_progress, self._examples_caption)
 
-        columns = QHBoxLayout()
+        body = QWidget()
+        columns = QHBoxLayout(body)
+        columns.setContentsMargins(0, 0, 0, 0)
         columns.addWidget(filter_box, 1)
         columns.addWidget(visual_box, 1)
         columns.addWidget(examples_box, 1)
+        scroll = QScrollArea()  # the tab keeps whatever height the window gives it
+        scroll.setWidget(body)
+        scroll.setWidgetResizable(True)
+        scroll.setFrameShape(QScrollArea.Shape.NoFrame)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
         layout.addLayout(header)
-        layout.addLayout(columns, 1)
+        layout.addWidget(scroll, 1)
 
     # ----------------------------------------------------------------- content
 

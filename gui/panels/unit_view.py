@@ -92,20 +92,19 @@ class UnitView(QWidget):
         bold.setBold(True)
         self._title.setFont(bold)
 
+        self._equation = QLabel()
+        self._equation.setObjectName("unitEquation")
+        self._equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self._body = QWidget()
         self._body_layout = QVBoxLayout(self._body)
         self._body_layout.setContentsMargins(4, 4, 4, 4)
         self._body_layout.setSpacing(6)
+        self._body_layout.addWidget(self._equation)
         self._scroll = QScrollArea()
         self._scroll.setObjectName("unitBody")
         self._scroll.setWidget(self._body)
         self._scroll.setWidgetResizable(True)
 
-        self._equation = QLabel()
-        self._equation.setObjectName("unitEquation")
-        self._equation.setWordWrap(True)
-        self._equation.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._equation.setAlignment(Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
 
         self._classes = QTableWidget(0, len(CLASS_HEADERS))
         self._classes.setObjectName("unitClasses")
@@ -142,7 +141,6 @@ class UnitView(QWidget):
         side = QWidget()
         side_layout = QVBoxLayout(side)
         side_layout.setContentsMargins(4, 0, 0, 0)
-        side_layout.addWidget(self._equation)
         side_layout.addWidget(self._classes, 1)
         side_layout.addWidget(self._erf_text)
         side_layout.addWidget(self._erf_plot, 1)
@@ -151,7 +149,8 @@ class UnitView(QWidget):
         splitter.addWidget(self._scroll)
         splitter.addWidget(side)
         splitter.setStretchFactor(0, 3)
-        splitter.setStretchFactor(1, 2)
+        splitter.setStretchFactor(1, 1)
+        splitter.setSizes([620, 330])
 
         layout = QVBoxLayout(self)
         layout.setContentsMargins(2, 2, 2, 2)
@@ -180,6 +179,7 @@ class UnitView(QWidget):
         self._clear_body()
         self._title.setText(title)
         self._equation.setText(equation)
+        self._equation.show()
         self._rows = list(rows)
         for row in self._rows:
             self._body_layout.addWidget(self._grid_row(row))
@@ -253,8 +253,9 @@ class UnitView(QWidget):
     # ----------------------------------------------------------------- internals
 
     def _clear_body(self) -> None:
-        while self._body_layout.count():
-            item = self._body_layout.takeAt(0)
+        """Everything below the equation goes (the equation itself stays first in the body)."""
+        while self._body_layout.count() > 1:
+            item = self._body_layout.takeAt(1)
             if item.widget() is not None:
                 item.widget().hide()
                 item.widget().deleteLater()
@@ -267,7 +268,7 @@ class UnitView(QWidget):
         if row.label:
             label = QLabel(row.label)
             label.setWordWrap(True)
-            label.setFixedWidth(84)
+            label.setFixedWidth(64)
             layout.addWidget(label)
         for index, grid in enumerate(row.grids):
             if index:
