@@ -5,7 +5,7 @@ import copy
 
 import numpy as np
 import pytest
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPoint, Qt
 from PySide6.QtTest import QTest
 
 from core.insight import erf_over_training, erf_stats
@@ -96,6 +96,8 @@ def test_the_erf_is_measured_under_the_input_and_over_the_kept_weights(window, q
     assert f"half the gradient within r = {stats.radius50:.1f} px" in caption
     assert f"95% within r = {stats.radius95:.1f} px ({stats.area_fraction95:.0%})" in caption
     assert "14×14 receptive field" in caption
+    QTest.mouseMove(window.feature_maps.view_widget().viewport(), QPoint(1, 1))  # off the unit: the numbers go
+    assert window.input_view.receptive_field_caption() == ""
     state.begin_run()  # as a run does: the weights at its start, then at each epoch end
     start, weights = state.session.step, state.session.weights()
     for epochs, factor in ((1, 0.6), (2, 0.8)):
