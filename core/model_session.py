@@ -104,10 +104,15 @@ class ModelSession:
     def evaluate_with(self, weights: Weights, dataset: Dataset) -> tuple[float, np.ndarray]:
         """Accuracy and predicted labels of other weights (e.g. a worker's epoch end), leaving the
         model on show untouched."""
+        return evaluate(self.scratch_with(weights), dataset)
+
+    def scratch_with(self, weights: Weights) -> nn.Module:
+        """A private copy of the model carrying other weights, for passes that must leave the model on
+        show untouched. One copy, reused: done with it before asking again, on this thread."""
         if self._scratch is None:
             self._scratch = copy.deepcopy(self.model)
         self._scratch.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
-        return evaluate(self._scratch, dataset)
+        return self._scratch
 
     def weights(self) -> Weights:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}

@@ -14,6 +14,7 @@ Events (arguments in brackets):
 - ``timeline_changed``: kept look-back steps or the look-back position changed
 - ``evaluation_changed``: the test-set evaluation changed or was dropped
 - ``browse_changed``: browsing a confusion-matrix cell started or ended
+- ``top_examples_changed``: an epoch end's test pass found new top examples per channel
 """
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ import torch
 from core.checkpoint import Checkpoint
 from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
 from core.events import Event
+from core.insight.model_input import InsightError
+from core.insight.top_examples import TopExample, TopExampleRecorder
 from core.model_session import ModelSession
 from core.preprocess import fit_drawing, fit_image
 from core.trainer import MetricsHistory, confusion_matrix, evaluate
@@ -84,6 +87,16 @@ class Evaluation:
 
 
 @dataclass(frozen=True)
+class EpochTopExamples:
+    """The test images that excite each channel most, per layer, found by an epoch end's test pass
+    (``layers[name][channel]``: best first); indices count through ``samples``."""
+
+    step: int
+    samples: Dataset
+    layers: dict[str, list[list[TopExample]]]
+
+
+@dataclass(frozen=True)
 class Browse:
     """The test examples of one confusion-matrix cell, browsed with Previous / Next."""
 
@@ -109,6 +122,7 @@ class ViewerState:
         self.timeline_changed = Event("timeline_changed")
         self.evaluation_changed = Event("evaluation_changed")
         self.browse_changed = Event("browse_changed")
+        self.top_examples_changed = Event("top_examples_changed")
         self._dataset_source = dataset
         self._samples: Dataset | None = None
         self._samples_key: tuple | None = None
@@ -157,6 +171,11 @@ class ViewerState:
     @property
     def browse(self) -> Browse | None:
         return self._browse
+
+    @property
+    def top_examples(self) -> EpochTopExamples | None:
+        """Top examples of the conv layers (and the layer on show) at the newest epoch end."""
+        return self._top_examples
 
     @property
     def latest(self) -> WeightsSnapshot | None:
@@ -325,13 +344,27 @@ class ViewerState:
         if self._timeline.add(snapshot):
             self.timeline_changed.emit()
         samples = self._checked_samples()
-        accuracy, predicted = self._session.evaluate_with(snapshot.weights, samples)
+        accuracy, predicted = self._test_pass(snapshot, samples)
         self._history.test_steps.append(snapshot.step)
         self._history.test_accuracy.append(accuracy)
         self.history_changed.emit()
         if self._evaluation is not None:  # a matrix on show follows the training, epoch by epoch
             self._set_evaluation(self._evaluation_of(accuracy, predicted, samples, snapshot.step))
         return accuracy
+
+    def _test_pass(self, snapshot: WeightsSnapshot, samples: Dataset) -> tuple[float, np.ndarray]:
+        """Test accuracy of an epoch's weights; the same pass finds the top examples of the conv layers
+        and the layer on show (a recorder riding on it costs a few % of the pass, not a pass of its own)."""
+        scratch = self._session.scratch_with(snapshot.weights)
+        convs = [row.name for row in self._session.layers if row.name in self._session.filters()]
+        try:
+            with TopExampleRecorder(scratch, list(dict.fromkeys([*convs, self._layer]))) as recorder:
+                accuracy, predicted = evaluate(scratch, samples)
+        except InsightError:  # a layer whose output has no channels to rank: accuracy alone
+            return evaluate(scratch, samples)
+        self._top_examples = EpochTopExamples(snapshot.step, samples, recorder.result())
+        self.top_examples_changed.emit()
+        return accuracy, predicted
 
     def look_back(self, index: int) -> None:
         """Show the weights kept at an earlier step (an index into the timeline), or LIVE."""
@@ -410,6 +443,7 @@ class ViewerState:
         self._latest = None
         self._evaluation = None
         self._browse = None
+        self._top_examples = None
         self._unsaved = False
 
     def _default_layer(self, previous: str | None) -> str:

@@ -1,11 +1,11 @@
 """The Channel tab follows the current layer and the picked channel: its filter, what input excites it
 (feature visualisation, on request), and its top test examples, kept live while training.
 
-Top examples are found in a BackgroundTask over the test set (``ViewerState.samples()``) with a copy
-of the model carrying the weights they describe: the newest epoch's, kept at each epoch end (the
-``timeline_changed`` event), or those on show when the user presses Refresh. They are found for the
-current layer, when the tab is on show (a hidden tab catches up when shown), so training pays
-nothing for them while nobody looks.
+Top examples come from two places. At each epoch end the window's own test pass finds them for the
+conv layers and the layer on show (``ViewerState.top_examples``, a recorder riding on the pass:
+no extra pass over the test set). For any other layer, and when the user presses Refresh, a
+BackgroundTask runs a pass of its own over the test set with a copy of the model carrying the
+weights on show, while the tab is on show (a hidden tab catches up when shown).
 """
 from __future__ import annotations
 
@@ -23,7 +23,6 @@ from core.insight.feature_visualization import DEFAULT_STEPS
 from core.insight.top_examples import DEFAULT_K
 from core.preprocess import Normalization
 from core.viewer_state import ViewerState
-from core.weights import Weights, WeightsSnapshot
 from gui.background import BackgroundTask
 from gui.mosaic import tile
 from gui.panels.channel_view import CENTRE_UNIT, WHOLE_MAP, ChannelView, Thumbnail
@@ -55,7 +54,6 @@ class ChannelBinder(QObject):
         self._channel = 0
         self._examples: dict[str, _Examples] = {}
         self._visuals: dict[tuple[str, int, str], _Visual] = {}
-        self._epoch: WeightsSnapshot | None = None  # the newest epoch-end weights of this model
         self._ranking_for: tuple[str, int] | None = None
         self._visualizing_for: tuple[tuple[str, int, str], int] | None = None
         self._ranking = BackgroundTask("top-examples", self)
@@ -69,7 +67,7 @@ class ChannelBinder(QObject):
         state.layer_changed.connect(self._on_layer_changed)
         state.session_replaced.connect(self._on_session_replaced)
         state.weights_changed.connect(self._draw_filter)
-        state.timeline_changed.connect(self._on_timeline_changed)
+        state.top_examples_changed.connect(self._on_epoch_examples)
         state.input_changed.connect(self._on_input_changed)
         feature_maps.unitClicked.connect(lambda channel, _row, _col: self.view.set_channel(channel))
         view = self.view
@@ -105,7 +103,7 @@ class ChannelBinder(QObject):
 
     def refresh_examples(self) -> None:
         """Find the current layer's top examples again with the weights on show."""
-        self._rank(self.state.layer, None, self.state.session.step)
+        self._rank(self.state.layer)
 
     def close(self) -> None:
         self._ranking.close()
@@ -119,7 +117,6 @@ class ChannelBinder(QObject):
         self._ranking_for = self._visualizing_for = None
         self._examples.clear()
         self._visuals.clear()
-        self._epoch = None
         self.view.set_refreshing(False)
         self.view.set_visualizing(False)
         self._on_layer_changed()
@@ -136,14 +133,16 @@ class ChannelBinder(QObject):
         self.view.set_layer(self._title(), *self._channels(), channel)
         self._draw_all()
 
-    def _on_timeline_changed(self) -> None:
-        state = self.state
-        if not state.timeline_steps:
-            return
-        newest = state.timeline_snapshot(len(state.timeline_steps) - 1)
-        if newest.session == state.session.id and (self._epoch is None or newest.step != self._epoch.step):
-            self._epoch = newest
-            self._ensure_examples()
+    def _on_epoch_examples(self) -> None:
+        found = self.state.top_examples
+        for layer, tops in found.layers.items():
+            self._examples[layer] = _Examples(layer, found.step, found.samples, tops)
+        if self.state.layer in found.layers:
+            if self._ranking_for is not None and self._ranking_for[0] == self.state.layer:
+                self._ranking.cancel()  # the epoch's answer is newer than the one under way
+                self._ranking_for = None
+                self.view.set_refreshing(False)
+            self._draw_examples()
 
     def _on_input_changed(self) -> None:
         shown = next(iter(self._examples.values()), None)
@@ -161,17 +160,12 @@ class ChannelBinder(QObject):
     # ----------------------------------------------------------------- top examples
 
     def _ensure_examples(self) -> None:
-        """While the tab is on show: the current layer's examples for the newest epoch's weights, or for
-        the weights on show if none was kept; found once per layer and weights."""
-        if not self.view.isVisible():
-            return
-        layer, have, epoch = self.state.layer, self._examples.get(self.state.layer), self._epoch
-        if epoch is not None and (have is None or have.step < epoch.step):
-            self._rank(layer, epoch.weights, epoch.step)
-        elif have is None:
-            self._rank(layer, None, self.state.session.step)
+        """While the tab is on show, a layer without top examples gets them for the weights on show."""
+        if self.view.isVisible() and self.state.layer not in self._examples:
+            self._rank(self.state.layer)
 
-    def _rank(self, layer: str, weights: Weights | None, step: int) -> None:
+    def _rank(self, layer: str) -> None:
+        step = self.state.session.step
         if self._ranking.busy and self._ranking_for == (layer, step):
             return
         try:
@@ -181,7 +175,7 @@ class ChannelBinder(QObject):
             return
         self._ranking_for = (layer, step)
         self.view.set_refreshing(True)
-        self._ranking.start(_rank_job, copy.deepcopy(self.state.session.model), weights, samples, layer, step)
+        self._ranking.start(_rank_job, copy.deepcopy(self.state.session.model), samples, layer, step)
 
     def _on_ranked(self, found: _Examples) -> None:
         self._ranking_for = None
@@ -309,9 +303,7 @@ class ChannelBinder(QObject):
         return self.state.layer, self._channel, self.view.objective() if spatial else WHOLE_MAP
 
 
-def _rank_job(progress, model: torch.nn.Module, weights: Weights | None, samples: Dataset, layer: str, step: int) -> _Examples:
-    if weights is not None:
-        model.load_state_dict({name: torch.as_tensor(np.array(value)) for name, value in weights.items()})
+def _rank_job(progress, model: torch.nn.Module, samples: Dataset, layer: str, step: int) -> _Examples:
     return _Examples(layer, step, samples, top_examples(model, samples, layer, DEFAULT_K, progress=progress))
 
 

@@ -126,7 +126,7 @@ class UnitView(QWidget):
         self._erf_plot.setMouseEnabled(False, False)
         self._erf_plot.setLabel("bottom", "step")
         self._erf_plot.setLabel("left", "radius (px)")
-        self._erf_plot.addLegend(offset=(5, 5))
+        self._erf_plot.addLegend(offset=(-5, -5))  # bottom right: the radii start from 0 below
         self._erf_plot.setToolTip(
             "How far from its centre the unit's gradient mass reaches, under each kept look-back weights: "
             "50% and 95% of |d unit / d input| lie within these radii."
@@ -207,6 +207,8 @@ class UnitView(QWidget):
             return
         self._curve50.setData(np.asarray(steps, float), np.asarray(radius50, float))
         self._curve95.setData(np.asarray(steps, float), np.asarray(radius95, float))
+        highest = np.nanmax(np.asarray(radius95, float), initial=0.0)
+        self._erf_plot.setYRange(0.0, float(highest) * 1.15 if np.isfinite(highest) and highest > 0 else 1.0)
         self._shown_step.setVisible(shown_step is not None)
         if shown_step is not None:
             self._shown_step.setValue(shown_step)

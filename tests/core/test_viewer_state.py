@@ -247,3 +247,25 @@ def test_a_test_example_by_index_ends_browsing_a_cell_and_a_wrong_index_changes_
         with pytest.raises(ViewerStateError, match="1000 examples"):
             state.show_test_example(wrong)
     assert events.take() == [] and state.input.sample == 418
+
+
+def test_an_epoch_end_finds_the_top_examples_of_the_conv_layers_and_the_layer_on_show_in_its_test_pass(state):
+    from core.insight import top_examples_all
+
+    state.select_layer("relu3")
+    state.begin_run()
+    assert state.top_examples is None
+    fired = []
+    state.top_examples_changed.connect(lambda: fired.append(state.top_examples.step))
+    flipped = {k: -v if k.startswith("conv1") else v for k, v in state.session.weights().items()}
+    snapshot = WeightsSnapshot(state.session.step + 50, flipped, state.session.id)
+    state.epoch_ended(snapshot)
+    found = state.top_examples
+    assert fired == [snapshot.step] and found.samples is state.samples()
+    assert list(found.layers) == ["conv1", "conv2", "relu3"]
+    model = state.session.scratch_with(flipped)
+    expected = top_examples_all(model, state.samples(), ["conv1", "conv2", "relu3"])
+    assert found.layers == expected
+    assert found.layers["conv1"] != top_examples_all(state.session.model, state.samples(), ["conv1"])["conv1"]
+    state.replace_session(tinyvgg())
+    assert state.top_examples is None
