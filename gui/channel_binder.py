@@ -66,7 +66,7 @@ class ChannelBinder(QObject):
         self._visualizing.failed.connect(self._on_visualizing_failed)
         state.layer_changed.connect(self._on_layer_changed)
         state.session_replaced.connect(self._on_session_replaced)
-        state.weights_changed.connect(self._draw_filter)
+        state.weights_changed.connect(lambda: self.view.isVisible() and self._draw_filter())
         state.top_examples_changed.connect(self._on_epoch_examples)
         state.input_changed.connect(self._on_input_changed)
         feature_maps.unitClicked.connect(lambda channel, _row, _col: self.view.set_channel(channel))
@@ -77,7 +77,7 @@ class ChannelBinder(QObject):
         view.cancelRequested.connect(self.cancel_visualization)
         view.refreshRequested.connect(self.refresh_examples)
         view.exampleChosen.connect(self._show_example)
-        view.shown.connect(self._ensure_examples)
+        view.shown.connect(self._on_shown)
         self._on_session_replaced()
 
     # ----------------------------------------------------------------- intents
@@ -126,6 +126,10 @@ class ChannelBinder(QObject):
         self._channel = min(self._channel, max(count - 1, 0))
         self.view.set_layer(self._title(), count, word, self._channel)
         self._draw_all()
+        self._ensure_examples()
+
+    def _on_shown(self) -> None:
+        self._draw_filter()  # the weights may have changed while hidden
         self._ensure_examples()
 
     def _on_channel_chosen(self, channel: int) -> None:

@@ -40,6 +40,19 @@ class _Unit:
     auto: bool = False  # chosen for the user (the predicted class), not clicked
 
 
+@dataclass(frozen=True, eq=False)
+class _ErfHistory:
+    """The ERF of ``unit`` for ``shown`` (the input) under each kept step's weights."""
+
+    unit: _Unit
+    shown: object
+    steps: tuple[int, ...]
+    stats: tuple[ErfStats, ...]
+
+    def answers(self, unit: _Unit | None, shown: object, steps: list[int]) -> bool:
+        return self.unit == unit and self.shown is shown and list(self.steps) == steps
+
+
 @dataclass(frozen=True)
 class _Answer:
     unit: _Unit
@@ -62,13 +75,14 @@ class UnitBinder(QObject):
         self._explaining.finished.connect(self._show)
         self._explaining.failed.connect(self._show_failure)
         self._history = BackgroundTask("erf-over-training", self)
-        self._history.finished.connect(self._show_history)
+        self._history.finished.connect(self._on_history)
         self._history.failed.connect(lambda text: self.error.emit(f"ERF over training: {text}"))
         self._history_timer = QTimer(self)
         self._history_timer.setSingleShot(True)
         self._history_timer.setInterval(ERF_HISTORY_DELAY_MS)
         self._history_timer.timeout.connect(self._start_history)
         self._shown_erf = ""
+        self._erf_history: _ErfHistory | None = None
         state.input_changed.connect(lambda: self._on_shown_changed(history=True))
         state.weights_changed.connect(lambda: self._on_shown_changed(history=False))
         state.timeline_changed.connect(self._on_timeline_changed)
@@ -162,35 +176,50 @@ class UnitBinder(QObject):
         content = unit_content(answer.explanation, _input_name(session, index), _output_name(session, index, answer.explanation), spatial)
         self.view.show_explanation(content.title, content.equation, content.rows, content.votes, content.classes)
         self._shown_erf = answer.caption
-        self.view.show_erf(answer.caption)
+        self._show_erf()
 
     def _show_failure(self, text: str) -> None:
         self.view.show_message(f"This unit cannot be explained: {text}")
 
     def _start_history(self) -> None:
-        unit, x, state = self._unit, self.state.input.x, self.state
-        if unit is None or x is None or not self.view.isVisible():
+        """The ERF over the kept weights, unless the one on show already answers for this unit, input and steps."""
+        unit, shown, state = self._unit, self.state.input, self.state
+        if unit is None or shown.x is None or not self.view.isVisible():
             return
         steps = state.timeline_steps
-        weights = [state.timeline_snapshot(i).weights for i in range(len(steps))]
-        if not weights:
+        if self._erf_history is not None and self._erf_history.answers(unit, shown, steps):
+            self._show_erf()  # only the step on show moved
+            return
+        if not steps:
             self.view.show_erf(f"{self._shown_erf}\nTrain to see how it changes: the weights are kept at each epoch end.")
             return
-        self._history.start(_history_job, copy.deepcopy(state.session.model), weights, list(steps), x.copy(), unit)
+        weights = [state.timeline_snapshot(i).weights for i in range(len(steps))]
+        self._history.start(_history_job, copy.deepcopy(state.session.model), weights, list(steps), shown, unit)
 
-    def _show_history(self, result: tuple[_Unit, list[int], list[ErfStats]]) -> None:
-        unit, steps, stats = result
-        if unit != self._unit:
+    def _on_history(self, history: _ErfHistory) -> None:
+        if history.unit == self._unit:
+            self._erf_history = history
+            self._show_erf()
+
+    def _show_erf(self) -> None:
+        """The ERF's size now, and over the kept weights when that answers for this unit and input."""
+        history, state = self._erf_history, self.state
+        if history is None or history.unit != self._unit or history.shown is not state.input:
+            self.view.show_erf(self._shown_erf)
             return
-        position = self.state.timeline_position
-        shown = None if position == LIVE else self.state.timeline_steps[position]
-        first, last = stats[0], stats[-1]
+        position = state.timeline_position
+        shown = None if position == LIVE or position >= len(state.timeline_steps) else state.timeline_steps[position]
+        first, last = history.stats[0], history.stats[-1]
         change = (
-            f"\nOver training (step {steps[0]:,} → {steps[-1]:,}): r50 {first.radius50:.1f} → {last.radius50:.1f} px, "
-            f"r95 {first.radius95:.1f} → {last.radius95:.1f} px."
+            f"\nOver training (step {history.steps[0]:,} → {history.steps[-1]:,}): "
+            f"r50 {first.radius50:.1f} → {last.radius50:.1f} px, r95 {first.radius95:.1f} → {last.radius95:.1f} px."
         )
         self.view.show_erf(
-            self._shown_erf + change, steps, [s.radius50 for s in stats], [s.radius95 for s in stats], shown
+            self._shown_erf + change,
+            history.steps,
+            [s.radius50 for s in history.stats],
+            [s.radius95 for s in history.stats],
+            shown,
         )
 
 
@@ -221,12 +250,13 @@ def _explain_job(progress, model, session: ModelSession, x: np.ndarray, unit: _U
     return _explained(own, unit)
 
 
-def _history_job(progress, model, weights: list, steps: list[int], x: np.ndarray, unit: _Unit):
+def _history_job(progress, model, weights: list, steps: list[int], shown, unit: _Unit) -> _ErfHistory:
+    """On the worker, with its own copy of the model: the ERF under each kept step's weights."""
     stats = []
     for done, state in enumerate(weights, 1):
-        stats.extend(erf_over_training(lambda: model, [state], x, unit.layer, unit.channel, unit.row, unit.col))
+        stats.extend(erf_over_training(lambda: model, [state], shown.x, unit.layer, unit.channel, unit.row, unit.col))
         progress(done, len(weights))
-    return unit, steps, stats
+    return _ErfHistory(unit, shown, tuple(steps), tuple(stats))
 
 
 def _input_name(session: ModelSession, index: int) -> str:

@@ -112,6 +112,10 @@ def test_the_erf_is_measured_under_the_input_and_over_the_kept_weights(window, q
     np.testing.assert_allclose(radius50, [s.radius50 for s in expected])
     np.testing.assert_allclose(radius95, [s.radius95 for s in expected])
     assert "Over training" in view.erf_text()
+    newer = {name: value * 0.9 for name, value in weights.items()}
+    assert state.apply_snapshot(WeightsSnapshot(start + 250, newer, state.session.id))  # live weights move on
+    assert f"the model computed {n(state.session.activation('conv2')[5, 3, 3])}" in view.equation()
+    assert len(view.erf_curves()[0]) == 3 and "Over training" in view.erf_text()  # the kept steps did not change
 
 
 def test_a_big_model_is_explained_off_the_gui_thread(window, qtbot, monkeypatch):
