@@ -2,6 +2,8 @@
 
 Each cell shows its value rounded to fit; hovering a cell shows the exact value and where it sits.
 Colours are diverging around zero (the feature maps' blue-white-red), each grid on its own scale.
+The picture is drawn once per content into a pixmap, so repaints (scrolling, exposing) cost nothing
+and new numbers for the same grid (a new input, new weights) reuse the widget.
 """
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import math
 
 import numpy as np
 from PySide6.QtCore import QEvent, QPoint, QRect, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPen
+from PySide6.QtGui import QBrush, QColor, QFont, QImage, QPainter, QPen, QPixmap
 from PySide6.QtWidgets import QToolTip, QWidget
 
 from gui.colormaps import DIVERGING_LUT
@@ -18,7 +20,7 @@ LARGEST_CELL = 24
 SMALLEST_CELL = 6
 WIDEST = 192  # px: a big kernel shrinks its cells to this width
 SMALLEST_CELL_WITH_TEXT = 20
-PADDING_COLOUR = QColor(200, 200, 200)
+PADDING_RGB = (200, 200, 200)
 MARK_COLOUR = QColor("#ff8f00")
 
 
@@ -38,10 +40,28 @@ class NumberGrid(QWidget):
         parent: QWidget | None = None,
     ) -> None:
         super().__init__(parent)
-        self._values = np.atleast_2d(np.asarray(values, dtype=np.float64))
-        if self._values.ndim != 2 or self._values.size == 0:
+        self._font = QFont(self.font())
+        self._font.setPointSizeF(max(6.0, self._font.pointSizeF() * 0.75))
+        self._pixmap: QPixmap | None = None
+        self.setMouseTracking(True)
+        self.set_content(values, title, what, rows, cols, masked, marked)
+
+    def set_content(
+        self,
+        values: np.ndarray,
+        title: str = "",
+        what: str = "value",
+        rows: tuple[int, ...] = (),
+        cols: tuple[int, ...] = (),
+        masked: np.ndarray | None = None,
+        marked: tuple[int, int] | None = None,
+    ) -> None:
+        """New numbers (and labels) for this grid; drawn at once."""
+        array = np.atleast_2d(np.asarray(values, dtype=np.float64))
+        if array.ndim != 2 or array.size == 0:
             raise ValueError(f"a number grid needs a non-empty 2-D array, got shape {np.shape(values)}")
-        height, width = self._values.shape
+        height, width = array.shape
+        self._values = array
         self._title = title
         self._what = what
         self._rows = tuple(rows) or tuple(range(height))
@@ -49,14 +69,11 @@ class NumberGrid(QWidget):
         self._masked = np.zeros((height, width), bool) if masked is None else np.asarray(masked, bool)
         self._marked = marked
         self._cell = max(SMALLEST_CELL, min(LARGEST_CELL, WIDEST // width))
-        self._font = QFont(self.font())
-        self._font.setPointSizeF(max(6.0, self._font.pointSizeF() * 0.75))
         self._title_height = self.fontMetrics().height() + 2 if title else 0
-        finite = self._values[np.isfinite(self._values)]
-        self._bound = float(np.abs(finite).max()) if finite.size and np.abs(finite).max() > 0 else 1.0
         title_width = self.fontMetrics().horizontalAdvance(title) + 2 if title else 0
         self.setFixedSize(max(width * self._cell + 1, title_width), self._title_height + height * self._cell + 1)
-        self.setMouseTracking(True)
+        self._pixmap = None  # drawn when first painted: a grid scrolled out of sight costs nothing
+        self.update()
 
     def values(self) -> np.ndarray:
         return self._values
@@ -103,36 +120,53 @@ class NumberGrid(QWidget):
         return super().event(event)
 
     def paintEvent(self, _event) -> None:
+        if self._pixmap is None:
+            self._pixmap = self._render()
         painter = QPainter(self)
+        painter.drawPixmap(0, 0, self._pixmap)
+        painter.end()
+
+    def _render(self) -> QPixmap:
+        pixmap = QPixmap(self.size())
+        pixmap.fill(Qt.GlobalColor.transparent)
+        painter = QPainter(pixmap)
+        painter.setPen(self.palette().windowText().color())
         if self._title:
             painter.drawText(QRect(0, 0, self.width(), self._title_height), Qt.AlignmentFlag.AlignLeft, self._title)
-        painter.setFont(self._font)
-        cell = self._cell
-        for (row, col), value in np.ndenumerate(self._values):
-            rect = QRect(col * cell, self._title_height + row * cell, cell, cell)
-            background = self._colour(value, self._masked[row, col])
-            painter.fillRect(rect, background)
-            if self._masked[row, col]:
-                painter.fillRect(rect, QBrush(QColor(120, 120, 120), Qt.BrushStyle.BDiagPattern))
-            text = self.text_at(row, col)
-            if text:
-                painter.setPen(Qt.GlobalColor.white if background.lightness() < 110 else Qt.GlobalColor.black)
-                painter.drawText(rect, Qt.AlignmentFlag.AlignCenter, text)
-        painter.setPen(QPen(QColor(90, 90, 90), 1))
+        cell, top = self._cell, self._title_height
         height, width = self._values.shape
-        painter.drawRect(0, self._title_height, width * cell, height * cell)
+        rgb = self._colours()
+        packed = np.ascontiguousarray(0xFF000000 | (rgb[..., 0].astype(np.uint32) << 16) | (rgb[..., 1].astype(np.uint32) << 8) | rgb[..., 2])
+        swatch = QImage(packed.data, width, height, 4 * width, QImage.Format.Format_RGB32)  # reads `packed`
+        painter.drawImage(QRect(0, top, width * cell, height * cell), swatch)  # one cell per pixel, scaled up
+        hatch = QBrush(QColor(120, 120, 120), Qt.BrushStyle.BDiagPattern)
+        for row, col in zip(*np.nonzero(self._masked)):
+            painter.fillRect(QRect(int(col) * cell, top + int(row) * cell, cell, cell), hatch)
+        if cell >= SMALLEST_CELL_WITH_TEXT:
+            painter.setFont(self._font)
+            dark = rgb.astype(np.int32).sum(axis=2) < 330
+            for (row, col), _ in np.ndenumerate(self._values):
+                painter.setPen(Qt.GlobalColor.white if dark[row, col] else Qt.GlobalColor.black)
+                painter.drawText(QRect(col * cell, top + row * cell, cell, cell), Qt.AlignmentFlag.AlignCenter, self.text_at(row, col))
+        painter.setPen(QPen(QColor(90, 90, 90), 1))
+        painter.drawRect(0, top, width * cell, height * cell)
         if self._marked is not None:
             row, col = self._marked
             painter.setPen(QPen(MARK_COLOUR, 3))
-            painter.drawRect(col * cell + 1, self._title_height + row * cell + 1, cell - 2, cell - 2)
+            painter.drawRect(col * cell + 1, top + row * cell + 1, cell - 2, cell - 2)
         painter.end()
+        return pixmap
 
-    def _colour(self, value: float, masked: bool) -> QColor:
-        if masked or not math.isfinite(value):
-            return PADDING_COLOUR
-        index = int(np.clip((value / self._bound + 1.0) * 0.5 * 255 + 0.5, 0, 255))
-        red, green, blue = (int(v) for v in DIVERGING_LUT[index][:3])
-        return QColor(red, green, blue)
+    def _colours(self) -> np.ndarray:
+        """(rows, cols, 3) uint8: the diverging map on this grid's own ±max scale; padding grey."""
+        values = self._values
+        finite = np.isfinite(values)
+        largest = float(np.abs(values[finite]).max()) if finite.any() else 0.0
+        bound = largest if largest > 0 else 1.0
+        index = np.clip((np.where(finite, values, 0.0) / bound + 1.0) * 0.5 * 255 + 0.5, 0, 255).astype(np.intp)
+        rgb = DIVERGING_LUT[index][..., :3].astype(np.uint8)
+        rgb[self._masked | ~finite] = PADDING_RGB
+        return rgb
 
 
 def short_number(value: float) -> str:

@@ -27,6 +27,9 @@ from gui.unit_presentation import unit_content
 INLINE_MACS = 20_000_000
 """Models up to this many multiply-adds per forward are explained on the GUI thread (well under a frame)."""
 ERF_HISTORY_DELAY_MS = 300  # the ERF over training waits for the pen to rest
+FOLLOW_INTERVAL_MS = 80
+"""New inputs and weights are explained at most this often (the pen and live training change them
+faster; the newest is always explained last)."""
 CLICK_HINT = "Click a unit in the feature maps of {layer} to see how its value is made."
 NO_INPUT = "Draw a digit or pick a sample, then click a unit to see how its value is made."
 
@@ -83,6 +86,11 @@ class UnitBinder(QObject):
         self._history_timer.timeout.connect(self._start_history)
         self._shown_erf = ""
         self._erf_history: _ErfHistory | None = None
+        self._follow_timer = QTimer(self)
+        self._follow_timer.setSingleShot(True)
+        self._follow_timer.setInterval(FOLLOW_INTERVAL_MS)
+        self._follow_timer.timeout.connect(self._follow_late)
+        self._late: bool | None = None  # a change waiting for the interval to end; True: the input changed
         state.input_changed.connect(lambda: self._on_shown_changed(history=True))
         state.weights_changed.connect(lambda: self._on_shown_changed(history=False))
         state.timeline_changed.connect(self._on_timeline_changed)
@@ -125,6 +133,7 @@ class UnitBinder(QObject):
             self._history_timer.start()
 
     def close(self) -> None:
+        self._follow_timer.stop()
         self._history_timer.stop()
         self._explaining.close()
         self._history.close()
@@ -136,11 +145,26 @@ class UnitBinder(QObject):
     # ----------------------------------------------------------------- state events
 
     def _on_shown_changed(self, history: bool) -> None:
+        """A new input (``history``: its ERF over training changes too) or new weights on show."""
+        if self._follow_timer.isActive():
+            self._late = bool(self._late) or history
+            return
+        self._follow(history)
+        self._follow_timer.start()
+
+    def _follow_late(self) -> None:
+        if self._late is not None:
+            history, self._late = self._late, None
+            self._follow(history)
+            self._follow_timer.start()
+
+    def _follow(self, history: bool) -> None:
         if self._unit is not None and self._unit.auto:  # the predicted class may have changed
             self._unit = self._predicted_class_unit()
         self.refresh(history)
 
     def _on_layer_changed(self) -> None:
+        self._late = None
         self._explaining.cancel()
         self._history.cancel()
         self._history_timer.stop()

@@ -176,10 +176,16 @@ class UnitView(QWidget):
         votes: Sequence[Vote] = (),
         classes: ClassScores | None = None,
     ) -> None:
-        self._clear_body()
         self._title.setText(title)
         self._equation.setText(equation)
-        self._equation.show()
+        if not votes and self._bars is None and self._same_layout(rows):
+            # The same unit with new numbers (a new input, new weights): the grids are refilled in place.
+            for widget, grid in zip(self._grids, (grid for row in rows for grid in row.grids)):
+                widget.set_content(grid.values, grid.title, grid.what, grid.rows, grid.cols, grid.masked, grid.marked)
+            self._rows = list(rows)
+            self._show_classes(classes)
+            return
+        self._clear_body()
         self._rows = list(rows)
         for row in self._rows:
             self._body_layout.addWidget(self._grid_row(row))
@@ -262,6 +268,16 @@ class UnitView(QWidget):
                 item.widget().hide()
                 item.widget().deleteLater()
         self._rows, self._grids, self._bars = [], [], None
+
+    def _same_layout(self, rows: Sequence[GridRow]) -> bool:
+        """The rows on show have the same grids, operators and labels as these."""
+        if not self._rows or len(rows) != len(self._rows):
+            return False
+        return all(
+            (new.label, new.operators, new.result) == (old.label, old.operators, old.result)
+            and [grid.values.shape for grid in new.grids] == [grid.values.shape for grid in old.grids]
+            for new, old in zip(rows, self._rows)
+        )
 
     def _grid_row(self, row: GridRow) -> QWidget:
         box = QWidget()
