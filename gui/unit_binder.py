@@ -150,7 +150,8 @@ class UnitBinder(QObject):
             self._late = bool(self._late) or history
             return
         self._follow(history)
-        self._follow_timer.start()
+        if self.view.isVisible():  # a hidden tab only noted that it is stale
+            self._follow_timer.start()
 
     def _follow_late(self) -> None:
         if self._late is not None:

@@ -47,8 +47,9 @@ def test_a_new_input_explains_the_same_unit_again_and_a_new_layer_forgets_it(win
     click_unit(window.feature_maps, 0, 5, 5)
     before = view.equation()
     click(window, "nextSample")
+    now = f"the model computed {n(window.state.session.activation('conv1')[0, 5, 5])}"
+    qtbot.waitUntil(lambda: now in view.equation(), timeout=5_000)  # it follows at most every 80 ms
     assert view.title().startswith("conv1 · map 0 · unit (5, 5) = ") and view.equation() != before
-    assert f"the model computed {n(window.state.session.activation('conv1')[0, 5, 5])}" in view.equation()
     for _ in range(5):  # faster than it follows: the newest input is explained last
         click(window, "nextSample")
     newest = f"the model computed {n(window.state.session.activation('conv1')[0, 5, 5])}"
@@ -118,7 +119,8 @@ def test_the_erf_is_measured_under_the_input_and_over_the_kept_weights(window, q
     assert "Over training" in view.erf_text()
     newer = {name: value * 0.9 for name, value in weights.items()}
     assert state.apply_snapshot(WeightsSnapshot(start + 250, newer, state.session.id))  # live weights move on
-    assert f"the model computed {n(state.session.activation('conv2')[5, 3, 3])}" in view.equation()
+    newest = f"the model computed {n(state.session.activation('conv2')[5, 3, 3])}"
+    qtbot.waitUntil(lambda: newest in view.equation(), timeout=5_000)
     assert len(view.erf_curves()[0]) == 3 and "Over training" in view.erf_text()  # the kept steps did not change
 
 
