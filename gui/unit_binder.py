@@ -60,8 +60,7 @@ class _ErfHistory:
 class _Answer:
     unit: _Unit
     explanation: UnitExplanation
-    erf: ErfStats | None
-    caption: str
+    caption: str  # the effective receptive field's size
 
 
 class UnitBinder(QObject):
@@ -138,10 +137,6 @@ class UnitBinder(QObject):
         self._explaining.close()
         self._history.close()
 
-    def unit(self) -> tuple[str, int, int, int] | None:
-        """(layer, channel, row, col) explained, or None."""
-        return None if self._unit is None else (self._unit.layer, self._unit.channel, self._unit.row, self._unit.col)
-
     # ----------------------------------------------------------------- state events
 
     def _on_shown_changed(self, history: bool) -> None:
@@ -160,7 +155,7 @@ class UnitBinder(QObject):
             self._follow_timer.start()
 
     def _follow(self, history: bool) -> None:
-        if self._unit is not None and self._unit.auto:  # the predicted class may have changed
+        if self._unit is None or self._unit.auto:  # on the last layer, the predicted class may have changed
             self._unit = self._predicted_class_unit()
         self.refresh(history)
 
@@ -264,7 +259,7 @@ def _explained(session: ModelSession, unit: _Unit) -> _Answer:
     )
     field = session.unit_receptive_field(unit.layer, unit.channel, unit.row, unit.col)
     stats = unit_erf_stats(field)
-    return _Answer(unit, explanation, stats, erf_caption(field, stats))
+    return _Answer(unit, explanation, erf_caption(field, stats))
 
 
 def _explain_job(progress, model, session: ModelSession, x: np.ndarray, unit: _Unit) -> _Answer:
