@@ -14,8 +14,11 @@ Part 1, in this process (medians of repeats, same run):
 Part 2, training throughput. Training runs in its own process (benchmarks/_bare_loop.py, a plain
 torch loop), so the refresh costs it nothing directly; what it can cost is contention for the
 machine's cores. Alternating repeats of the bare loop while this process
-  idles                  (baseline), and
-  at each of the loop's epoch ends runs the test pass with the recorder riding on it, as the window would.
+  idles                  (baseline),
+  at each of the loop's epoch ends runs the plain test pass (the window before top examples), and
+  at each of the loop's epoch ends runs the test pass with the recorder riding on it, as the window
+  does (ViewerState.epoch_ended).
+The last two compared give what keeping the top examples live costs training on top of the test pass.
 Epoch ends are estimated from the baseline's throughput (train images / samples per second). The
 ratio of the two throughputs is judged against the live-training target, ≥ 0.90 of a bare loop.
 
@@ -93,8 +96,9 @@ def in_process_costs() -> dict[str, float]:
     return {name: median(samples) for name, samples in costs.items()}
 
 
-def bare_loop(seconds: float, epoch_work_every: float | None) -> float:
-    """Samples/s of the bare loop while this process idles, or does the epoch-end work on that cadence."""
+def bare_loop(seconds: float, epoch_work_every: float | None, riding: bool = True) -> float:
+    """Samples/s of the bare loop while this process idles, or does the epoch-end work on that cadence:
+    the test pass, with the top-example recorder riding on it or not."""
     command = [sys.executable, str(REPO / "benchmarks" / "_bare_loop.py"), "--seconds", str(seconds)]
     work = None
     if epoch_work_every is not None:
@@ -106,6 +110,9 @@ def bare_loop(seconds: float, epoch_work_every: float | None) -> float:
         model = _lenet()
 
         def work() -> None:
+            if not riding:
+                evaluate(model, test)
+                return
             with TopExampleRecorder(model, LAYERS) as recorder:
                 evaluate(model, test)
             recorder.result()
@@ -142,14 +149,16 @@ def main() -> None:
     print(f"refresh on its own = {costs['refresh'] / costs['epoch']:.3f} of an epoch; "
           f"riding on the test pass adds {extra * 1000:.1f} ms = {extra / costs['epoch']:.3f} of an epoch")
 
-    baseline, loaded = [], []
+    baseline, plain, loaded = [], [], []
     epoch_seconds = None
     for _ in range(args.repeats):
         baseline.append(bare_loop(args.seconds, None))
         epoch_seconds = 4000 / median(baseline)
+        plain.append(bare_loop(args.seconds, epoch_seconds, riding=False))
         loaded.append(bare_loop(args.seconds, epoch_seconds))
     print(f"bare loop {median(baseline):,.0f} samples/s (epoch every {epoch_seconds:.2f} s); with the epoch-end "
-          f"test pass + refresh in this process {median(loaded):,.0f} samples/s; "
+          f"test pass in this process {median(plain):,.0f} samples/s, with the refresh riding on it "
+          f"{median(loaded):,.0f} samples/s (the refresh: {median(loaded) / median(plain):.3f} of the test pass alone); "
           f"this process busy {(costs['riding']) / epoch_seconds:.0%} of its core")
     ratio = median(loaded) / median(baseline)
     report(Figure(

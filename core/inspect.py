@@ -40,7 +40,9 @@ def conv_filters(model: nn.Module) -> dict[str, np.ndarray]:
 
 
 class ActivationRecorder:
-    """Forward hooks on every leaf layer that keep the output of the latest forward, in call order."""
+    """Forward hooks on every leaf layer that keep a copy of each output of the latest forward, in call
+    order. A copy, not a view: a later in-place layer (``nn.ReLU(inplace=True)``, ``x += y``) would
+    otherwise overwrite the kept output of the layer before it."""
 
     def __init__(self, model: nn.Module) -> None:
         self.outputs: dict[str, torch.Tensor] = {}
@@ -49,7 +51,7 @@ class ActivationRecorder:
     def _hook(self, name: str):
         def record(_module: nn.Module, _inputs, output) -> None:
             if isinstance(output, torch.Tensor):
-                self.outputs[name] = output.detach()
+                self.outputs[name] = output.detach().clone()
 
         return record
 
@@ -86,7 +88,8 @@ def inspect(model: nn.Module, x: np.ndarray | torch.Tensor, with_filters: bool =
         if was_training:
             model.train()
     probabilities = torch.softmax(logits.reshape(-1).float(), dim=0).numpy().copy()
-    activations = {name: out[0].float().numpy().copy() for name, out in outputs.items()}
+    # fresh tensors, nothing else writes to them: the hooks copied theirs, the chain's are its own
+    activations = {name: out[0].float().numpy() for name, out in outputs.items()}
     return Inspection(
         activations=activations,
         probabilities=probabilities,

@@ -14,6 +14,7 @@ Events (arguments in brackets):
 - ``timeline_changed``: kept look-back steps or the look-back position changed
 - ``evaluation_changed``: the test-set evaluation changed or was dropped
 - ``browse_changed``: browsing a confusion-matrix cell started or ended
+- ``top_examples_changed``: an epoch end's test pass found new top examples per channel
 """
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ from torch import nn
 from core.checkpoint import Checkpoint
 from core.data import DataError, Dataset, load_dataset, mnist_subset_raw
 from core.events import Event
+from core.insight.model_input import InsightError
+from core.insight.top_examples import TopExample, TopExampleRecorder
 from core.model_session import ModelSession
 from core.preprocess import Normalization, fit_drawing, fit_image
 from core.run_session import RunTimeline, as_numpy, session_from_run
@@ -115,8 +118,27 @@ class EpochTest:
     model: nn.Module
     samples: Dataset
 
-    def run(self) -> tuple[float, np.ndarray]:
-        return evaluate(self.model, self.samples)
+    layers: tuple[str, ...] = ()  # whose top examples the pass finds on the way
+
+    def run(self) -> tuple[float, np.ndarray, dict[str, list[list[TopExample]]] | None]:
+        """Accuracy and predictions; the same pass finds the top examples of ``layers`` (a recorder
+        riding on it costs a few % of the pass, not a pass of its own)."""
+        try:
+            with TopExampleRecorder(self.model, list(self.layers)) as recorder:
+                accuracy, predicted = evaluate(self.model, self.samples)
+        except InsightError:  # a layer whose output has no channels to rank: accuracy alone
+            return (*evaluate(self.model, self.samples), None)
+        return accuracy, predicted, recorder.result()
+
+
+@dataclass(frozen=True)
+class EpochTopExamples:
+    """The test images that excite each channel most, per layer, found by an epoch end's test pass
+    (``layers[name][channel]``: best first); indices count through ``samples``."""
+
+    step: int
+    samples: Dataset
+    layers: dict[str, list[list[TopExample]]]
 
 
 @dataclass(frozen=True)
@@ -145,6 +167,7 @@ class ViewerState:
         self.timeline_changed = Event("timeline_changed")
         self.evaluation_changed = Event("evaluation_changed")
         self.browse_changed = Event("browse_changed")
+        self.top_examples_changed = Event("top_examples_changed")
         self._dataset_source = dataset
         self._samples: Dataset | None = None
         self._samples_key: tuple | None = None
@@ -192,6 +215,11 @@ class ViewerState:
     @property
     def browse(self) -> Browse | None:
         return self._browse
+
+    @property
+    def top_examples(self) -> EpochTopExamples | None:
+        """Top examples of the conv layers (and the layer on show) at the newest epoch end."""
+        return self._top_examples
 
     @property
     def latest(self) -> WeightsSnapshot | None:
@@ -266,6 +294,16 @@ class ViewerState:
     def show_sample(self, position: int) -> None:
         """A test example: ``position`` counts through the whole test set, or through a browsed cell."""
         self._set_input(self._sample_input(position))
+
+    def show_test_example(self, index: int) -> None:
+        """Test example ``index`` of the whole test set (e.g. a channel's top example); browsing a
+        confusion-matrix cell ends, since the index does not count through the cell."""
+        count = len(self.samples())
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < count:
+            raise ViewerStateError(f"the test set has {count} examples (0 to {count - 1}); there is no example {index!r}")
+        shown = self._sample_input(int(index), browse=None)
+        self._clear_browse()
+        self._set_input(shown)
 
     def step_sample(self, delta: int) -> None:
         self.show_sample(self._sample_position + delta)
@@ -428,13 +466,20 @@ class ViewerState:
             self.timeline_changed.emit()
         model = copy.deepcopy(self._session.model)
         model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in snapshot.weights.items()})
-        return EpochTest(snapshot.step, snapshot.session, model, self._checked_samples())
+        convs = [row.name for row in self._session.layers if row.name in self._session.filters()]
+        layers = tuple(dict.fromkeys([*convs, self._layer]))
+        return EpochTest(snapshot.step, snapshot.session, model, self._checked_samples(), layers)
 
-    def record_test(self, test: EpochTest, accuracy: float, predicted: np.ndarray) -> float | None:
-        """An epoch's test result into the curves (and the confusion matrix on show); None, dropped,
-        when the model was replaced meanwhile."""
+    def record_test(
+        self, test: EpochTest, accuracy: float, predicted: np.ndarray, top: dict[str, list[list[TopExample]]] | None
+    ) -> float | None:
+        """An epoch's test result into the curves (and the confusion matrix and top examples on show);
+        None, dropped, when the model was replaced meanwhile."""
         if test.session != self._session.id:
             return None
+        if top is not None:
+            self._top_examples = EpochTopExamples(test.step, test.samples, top)
+            self.top_examples_changed.emit()
         self._history.test_steps.append(test.step)
         self._history.test_accuracy.append(accuracy)
         self.history_changed.emit()
@@ -532,6 +577,7 @@ class ViewerState:
         self._latest = None
         self._evaluation = None
         self._browse = None
+        self._top_examples = None
         self._unsaved = False
 
     def _default_layer(self, previous: str | None) -> str:

@@ -29,3 +29,17 @@ TOOLTIPS: dict[str, str] = {
     "loss": "Loss: cross-entropy between the predicted probabilities and the true label; lower is better.",
     "accuracy": "Accuracy: the fraction of examples whose top class is the true label.",
 }
+
+LAYER_CONCEPTS: dict[str, tuple[str, ...]] = {
+    "conv": ("conv", "depth", "stride", "zero-padding", "dilation"),
+    "maxpool": ("pooling", "stride", "zero-padding"),
+    "avgpool": ("pooling", "stride", "zero-padding"),
+    "fc": ("fc",),
+}
+"""The concepts a layer of each kind is made of (a kind not listed: its own entry, if any)."""
+
+
+def layer_concepts(kind: str) -> list[str]:
+    """One-line explanations of what a layer of this kind does and the numbers that shape it."""
+    keys = LAYER_CONCEPTS.get(kind, (kind,))
+    return [TOOLTIPS[key] for key in keys if key in TOOLTIPS]

@@ -31,6 +31,7 @@ from core.viewer_state import ViewerState
 from gui.autosave import Autosave
 from gui.concepts import TOOLTIPS
 from gui.file_actions import FileActions
+from gui.insight_views import InsightViews
 from gui.message_bar import MessageBar
 from gui.panels.architecture_editor import ArchitectureEditor
 from gui.panels.confusion_view import ConfusionView
@@ -75,6 +76,7 @@ class MainWindow(QMainWindow):
             self.state, self.canvas, self.input_view, self.prediction, self.layer_strip, self.feature_maps,
             self.filters, self.confusion, self.curves, self.editor, parent=self,
         )
+        self.insight = InsightViews(self)  # the Unit and Channel tabs
         self.files = FileActions(self.state, self.coordinator, self.settings, self, self.centralWidget().grab)
         self.autosave = Autosave(self.state, store, self.train_settings, self)
         self.runs = RunFeatures(self)
@@ -329,6 +331,7 @@ class MainWindow(QMainWindow):
         self.binder.close()
         self.editor.cancel_pending_edit()
         self.files.close()
+        self.insight.close()
         self.autosave.close(offer_again=by_signal and self.state.unsaved_training)
         super().closeEvent(event)
 

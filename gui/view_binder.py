@@ -15,12 +15,15 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from core.architecture import ArchitectureError, LayerInfo, layer_table
+from core.architecture import ArchitectureError, LayerInfo, layer_table, parse
 from core.curves import latest, smooth
+from core.insight import shape_formulas
+from core.model_session import ModelSession
 from core.trainer import evaluate
 from core.viewer_state import LIVE, InputKind, ViewerState
 from gui.background import BackgroundTask
-from gui.concepts import TOOLTIPS
+from gui.concepts import TOOLTIPS, layer_concepts
+from gui.erf_text import erf_caption, unit_erf_stats
 from gui.panels.architecture_editor import ArchitectureEditor
 from gui.panels.confusion_view import ConfusionView
 from gui.panels.draw_canvas import DrawCanvas
@@ -116,12 +119,13 @@ class ViewBinder(QObject):
 
     def _on_session_replaced(self) -> None:
         state = self.state
-        self.layer_strip.set_layers([_chip(row) for row in state.session.layers], state.layer_index)
+        layers, formulas = state.session.layers, _formulas(state.session)
+        self.layer_strip.set_layers([_chip(row, formulas.get(row.name)) for row in layers], state.layer_index)
         if state.architecture_text is not None:
             self.editor.set_text(state.architecture_text)
             self.preview_architecture(state.architecture_text)
         else:
-            self.editor.show_table([_table_row(row) for row in state.session.layers])
+            self.editor.show_table([_table_row(row) for row in layers], [_tooltip(row, formulas.get(row.name)) for row in layers])
         self._on_input_changed()
         self._draw_filters()
         self._draw_confusion()
@@ -246,6 +250,11 @@ class ViewBinder(QObject):
             return
         unit = self.state.session.unit_receptive_field(self.state.layer, channel, row, col)
         self.input_view.show_receptive_field(unit.box, unit.full_box, unit.erf)
+        try:
+            caption = erf_caption(unit, unit_erf_stats(unit))
+        except ValueError:  # e.g. weights that give NaN: no numbers to tell
+            caption = ""
+        self.input_view.set_receptive_field_caption(caption)
 
     def look_back(self, index: int) -> None:
         try:
@@ -262,11 +271,13 @@ class ViewBinder(QObject):
 
     def preview_architecture(self, text: str) -> None:
         try:
-            rows = layer_table(text)
+            architecture = parse(text)
+            rows = layer_table(architecture)
         except ArchitectureError as exc:
             self.editor.show_error(str(exc))
             return
-        self.editor.show_table([_table_row(row) for row in rows])
+        formulas = shape_formulas(architecture)
+        self.editor.show_table([_table_row(row) for row in rows], [_tooltip(row, formulas.get(row.name)) for row in rows])
 
     def _attempt(self, intent, *args) -> None:
         """Carry out an intent; a refusal is shown, never raised into Qt."""
@@ -287,8 +298,33 @@ def _table_row(row: LayerInfo) -> tuple[str, str, str, str, str]:
     return row.name, row.kind, "x".join(map(str, row.output_shape)), f"{row.params:,}", rf
 
 
-def _chip(row: LayerInfo) -> LayerChip:
+def _chip(row: LayerInfo, formula: str | None = None) -> LayerChip:
     shape = "x".join(map(str, row.output_shape))
     rf = f"RF {row.rf.size}" if row.rf.spatial else "RF all"
-    tip = TOOLTIPS.get({"maxpool": "pooling", "avgpool": "pooling"}.get(row.kind, row.kind), "")
-    return LayerChip(name=row.name, kind=row.kind, shape=shape, rf=rf, tooltip=f"{row.name}: {shape}, {row.params:,} parameters. {tip}")
+    return LayerChip(name=row.name, kind=row.kind, shape=shape, rf=rf, tooltip=_tooltip(row, formula))
+
+
+def _tooltip(row: LayerInfo, formula: str | None) -> str:
+    """A layer's chip and table row: its shape and why (the formula with its own numbers), then the
+    concepts it is made of."""
+    shape = "×".join(map(str, row.output_shape))
+    lines = [f"{row.name}: output {shape}, {row.params:,} parameters"]
+    if formula:
+        lines.append(formula)
+    if row.kind in ("conv", "maxpool", "avgpool"):
+        lines.append("   the tutorials' (W − F + 2P)/S + 1: input size W, filter F, padding P, stride S")
+    lines += layer_concepts(row.kind)
+    if row.rf.spatial:
+        lines.append(f"{TOOLTIPS['receptive field']} Here {row.rf.size}×{row.rf.size_w} pixels.")
+        lines.append(f"{TOOLTIPS['jump']} Here {row.rf.jump} px.")
+    else:
+        lines.append("Receptive field: the whole input, as every unit after the flatten sees every pixel.")
+    return "\n".join(lines)
+
+
+def _formulas(session: ModelSession) -> dict[str, str]:
+    """Each layer's output-size formula; none for a model that cannot run on zeros."""
+    try:
+        return shape_formulas(session.architecture or session.model, session.input_shape)
+    except ValueError:
+        return {}

@@ -8,7 +8,7 @@ meanwhile (the window's scratch copy for test accuracy is one).
 """
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -74,10 +74,11 @@ def top_examples(
     k: int = DEFAULT_K,
     *,
     batch_size: int = BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[list[TopExample]]:
     """For each channel (or unit of a flat layer) of `layer`, the k images whose strongest unit is
     highest, best first, each as (index, row, col, value); flat layers give row = col = 0."""
-    return top_examples_all(model, dataset, [layer], k, batch_size=batch_size)[layer]
+    return top_examples_all(model, dataset, [layer], k, batch_size=batch_size, progress=progress)[layer]
 
 
 def top_examples_all(
@@ -87,8 +88,11 @@ def top_examples_all(
     k: int = DEFAULT_K,
     *,
     batch_size: int = BATCH_SIZE,
+    progress: Callable[[int, int], None] | None = None,
 ) -> dict[str, list[list[TopExample]]]:
-    """`top_examples` for several layers from one pass over the dataset."""
+    """`top_examples` for several layers from one pass over the dataset. `progress(done, total)` is
+    called after each batch with the images seen so far; an exception it raises (a worker's way to
+    cancel) stops the pass and leaves the model's hooks and mode as they were."""
     images = dataset.images if isinstance(dataset, Dataset) else np.asarray(dataset)
     if images.ndim != 4 or len(images) == 0:
         raise InsightError(f"top examples need a non-empty (N, C, H, W) set of images, got shape {images.shape}")
@@ -100,6 +104,8 @@ def top_examples_all(
             for start in range(0, len(images), batch_size):
                 chunk = np.array(images[start : start + batch_size], dtype=np.float32)  # a writable copy
                 model(torch.from_numpy(chunk).to(dtype=dtype, device=device))
+                if progress is not None:
+                    progress(start + len(chunk), len(images))
     except (RuntimeError, TypeError) as error:
         raise InsightError(f"the model cannot run on the {'x'.join(map(str, images.shape[1:]))} images: {error}") from error
     return recorder.result()

@@ -89,6 +89,14 @@ class ArchitectureEditor(QGroupBox):
         self._table.verticalHeader().hide()
         self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._table.setToolTip(TOOLTIPS["receptive field"])
+        header_tips = {
+            "output shape": f"depth × height × width. {TOOLTIPS['depth']} Hover a row for how its size comes about.",
+            "params": TOOLTIPS["filter"],
+            "receptive field": f"{TOOLTIPS['receptive field']} {TOOLTIPS['jump']}",
+        }
+        for column, header in enumerate(TABLE_HEADERS):
+            if header in header_tips:
+                self._table.horizontalHeaderItem(column).setToolTip(header_tips[header])
         row_height = self._table.verticalHeader().defaultSectionSize()
         self._table.setFixedHeight(row_height * TABLE_ROWS + self._table.horizontalHeader().sizeHint().height() + 4)
         box = QVBoxLayout(self)
@@ -127,8 +135,9 @@ class ArchitectureEditor(QGroupBox):
         for widget in (self._presets_box, self._editor):
             widget.setEnabled(editable)
 
-    def show_table(self, rows: Sequence[tuple[str, str, str, str, str]]) -> None:
-        """List the layers; a valid architecture also clears any earlier error."""
+    def show_table(self, rows: Sequence[tuple[str, str, str, str, str]], tooltips: Sequence[str] = ()) -> None:
+        """List the layers, each row with its tooltip if given (e.g. why it has its shape); a valid
+        architecture also clears any earlier error."""
         self._table.setRowCount(len(rows))
         for row_index, row in enumerate(rows):
             if len(row) != len(TABLE_HEADERS):
@@ -136,9 +145,15 @@ class ArchitectureEditor(QGroupBox):
                     f"architecture table row {row_index} has {len(row)} cells, expected {len(TABLE_HEADERS)}"
                 )
             for column, text in enumerate(row):
-                self._table.setItem(row_index, column, QTableWidgetItem(str(text)))
+                item = QTableWidgetItem(str(text))
+                if row_index < len(tooltips):
+                    item.setToolTip(tooltips[row_index])
+                self._table.setItem(row_index, column, item)
         self._error.setText("")
         self._editor.setStyleSheet("")
+
+    def row_tooltip(self, row: int) -> str:
+        return self._table.item(row, 0).toolTip()
 
     def table_rows(self) -> list[tuple[str, ...]]:
         return [

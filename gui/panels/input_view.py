@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from gui.concepts import TOOLTIPS
 
@@ -74,6 +74,9 @@ class InputView(QWidget):
         self.original_hint = self._hint(self.original_view)
         self.model_hint = self._hint(self.model_view)
 
+        self.rf_caption = _TwoLines(" ")
+        self.rf_caption.setObjectName("receptiveFieldCaption")
+        self.rf_caption.setToolTip(TOOLTIPS["effective receptive field"])
         self.caption = QLabel()
         self.caption.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.previous_button = self._button("◀ Previous", "previousSample", "Previous test sample", self.previousRequested)
@@ -89,6 +92,7 @@ class InputView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.graphics, 1)
+        layout.addWidget(self.rf_caption)
         layout.addWidget(self.caption)
         layout.addLayout(buttons)
         self.set_images(None, None)
@@ -148,8 +152,17 @@ class InputView(QWidget):
             self.erf_item.show()
         self._fit_model_view()
 
+    def set_receptive_field_caption(self, text: str) -> None:
+        """A line about the receptive field on show (e.g. its effective size); it goes with the overlay."""
+        self.rf_caption.setText(text or " ")
+
+    def receptive_field_caption(self) -> str:
+        return self.rf_caption.text().strip()
+
     def clear_receptive_field(self) -> None:
         """Drop the overlay; costs nothing when none is shown (it is called on every stroke)."""
+        if self.rf_caption.text() != " ":
+            self.rf_caption.setText(" ")
         if not (self.rf_rect.isVisible() or self.full_rf_rect.isVisible() or self.erf_item.isVisible()):
             return
         self.rf_rect.hide()
@@ -225,6 +238,20 @@ class InputView(QWidget):
         hint.setPos(0.5, 0.5)
         view.addItem(hint)
         return hint
+
+
+class _TwoLines(QLabel):
+    """Wrapped text in a fixed two lines: the layout around it never moves, whatever the text (a
+    height-for-width label would make the whole column share its height differently)."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.setWordWrap(True)
+        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
+        self.setFixedHeight(self.fontMetrics().lineSpacing() * 2 + 4)
+
+    def hasHeightForWidth(self) -> bool:
+        return False
 
 
 def _display_original(original: np.ndarray) -> np.ndarray:

@@ -53,12 +53,34 @@ def test_arrays_are_copies_that_do_not_change_with_the_model():
     np.testing.assert_array_equal(result.filters["conv1"], before)
 
 
-def test_a_plain_chain_with_an_in_place_relu_keeps_the_map_before_it():
+def test_an_in_place_relu_does_not_overwrite_the_kept_output_of_the_layer_before_it():
     torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 3, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(3 * 6 * 6, 2)).eval()
-    x = np.random.default_rng(0).standard_normal((1, 8, 8)).astype(np.float32)
-    result = inspect(model, x)
+    model = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(inplace=True), nn.Flatten(), nn.Linear(4 * 6 * 6, 3))
+    x = np.random.default_rng(1).normal(size=(1, 8, 8)).astype(np.float32)
     with torch.no_grad():
-        conv = model[0](torch.from_numpy(x)[None])[0].numpy()
-    np.testing.assert_allclose(result.activations["0"], conv, rtol=1e-6)
-    assert (result.activations["0"] < 0).any() and (result.activations["1"] >= 0).all()
+        expected = model[0](torch.from_numpy(x)[None])[0].numpy()
+    result = inspect(model, x)
+    assert expected.min() < 0  # the conv's map has negative values for the ReLU to zero
+    np.testing.assert_allclose(result.activations["0"], expected, rtol=1e-6)
+    np.testing.assert_allclose(result.activations["1"], np.maximum(expected, 0), rtol=1e-6)
+
+
+def test_a_model_of_its_own_with_an_in_place_relu_keeps_the_map_before_it():
+    """Not a plain chain: the activations come from hooks, which must keep copies."""
+
+    class Net(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv, self.relu, self.head = nn.Conv2d(1, 4, 3), nn.ReLU(inplace=True), nn.Linear(4 * 6 * 6, 3)
+
+        def forward(self, x):
+            return self.head(self.relu(self.conv(x)).flatten(1))
+
+    torch.manual_seed(0)
+    model = Net()
+    x = np.random.default_rng(1).normal(size=(1, 8, 8)).astype(np.float32)
+    with torch.no_grad():
+        expected = model.conv(torch.from_numpy(x)[None])[0].numpy()
+    result = inspect(model, x)
+    assert expected.min() < 0
+    np.testing.assert_allclose(result.activations["conv"], expected, rtol=1e-6)

@@ -1,8 +1,11 @@
 """ViewerState without any window: intents change what is shown and say so through events."""
 from __future__ import annotations
 
+import copy
+
 import numpy as np
 import pytest
+import torch
 
 from core.architecture import PRESETS, parse
 from core.assets import DEFAULT_CHECKPOINT
@@ -231,3 +234,42 @@ def test_a_model_from_code_cannot_be_checkpointed(state):
     assert state.architecture_text is None
     with pytest.raises(ViewerStateError, match="state_dict"):
         state.checkpoint()
+
+
+def test_a_test_example_by_index_ends_browsing_a_cell_and_a_wrong_index_changes_nothing(state):
+    state.evaluate()
+    state.browse_cell(int(np.argmax(np.diag(state.evaluation.matrix))), int(np.argmax(np.diag(state.evaluation.matrix))))
+    events = Recorder(state)
+    state.show_test_example(417)
+    assert state.input.sample == 417 and state.input.caption.startswith("test sample 418 / 1000")
+    assert state.browse is None and events.take() == ["browse_changed", "input_changed"]
+    np.testing.assert_array_equal(state.session.input, state.samples().images[417])
+    state.step_sample(1)  # Previous / Next go on from there through the whole test set
+    assert state.input.sample == 418 and events.take() == ["input_changed"]
+    for wrong in (1000, -1, 2.0, True):
+        with pytest.raises(ViewerStateError, match="1000 examples"):
+            state.show_test_example(wrong)
+    assert events.take() == [] and state.input.sample == 418
+
+
+def test_an_epoch_end_finds_the_top_examples_of_the_conv_layers_and_the_layer_on_show_in_its_test_pass(state):
+    from core.insight import top_examples_all
+
+    state.select_layer("relu3")
+    state.begin_run()
+    assert state.top_examples is None
+    fired = []
+    state.top_examples_changed.connect(lambda: fired.append(state.top_examples.step))
+    flipped = {k: -v if k.startswith("conv1") else v for k, v in state.session.weights().items()}
+    snapshot = WeightsSnapshot(state.session.step + 50, flipped, state.session.id)
+    state.epoch_ended(snapshot)
+    found = state.top_examples
+    assert fired == [snapshot.step] and found.samples is state.samples()
+    assert list(found.layers) == ["conv1", "conv2", "relu3"]
+    model = copy.deepcopy(state.session.model)
+    model.load_state_dict({k: torch.from_numpy(v) for k, v in flipped.items()})
+    expected = top_examples_all(model, state.samples(), ["conv1", "conv2", "relu3"])
+    assert found.layers == expected
+    assert found.layers["conv1"] != top_examples_all(state.session.model, state.samples(), ["conv1"])["conv1"]
+    state.replace_session(tinyvgg())
+    assert state.top_examples is None

@@ -5,9 +5,9 @@ import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QMimeData, QPoint, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QMouseEvent
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QHelpEvent, QMouseEvent
 from PySide6.QtTest import QTest
-from PySide6.QtWidgets import QApplication, QPushButton, QWidget
+from PySide6.QtWidgets import QApplication, QPushButton, QToolTip, QWidget
 
 
 def drag(widget: QWidget, points: list[tuple[float, float]]) -> None:
@@ -71,3 +71,25 @@ def click(root: QWidget, object_name: str) -> None:
 def choose_training(window, optimizer: str = "sgd", lr: float = 0.01, batch_size: int = 64, epochs: int = 5) -> None:
     """Set the optimiser controls of the training panel."""
     window.training.set_optimizer_settings(optimizer, lr, batch_size, epochs)
+
+
+def click_unit(view, channel: int, row: int, col: int) -> None:
+    """Point at a unit of the feature-map view, then click it."""
+    hover_unit(view, channel, row, col)
+    QTest.mouseClick(view.view_widget().viewport(), Qt.MouseButton.LeftButton, pos=view.unit_position(channel, row, col))
+
+
+def open_tab(window, title: str) -> None:
+    """Click the tab of that title beside the filters."""
+    bar = window.tabs.tabBar()
+    index = next(i for i in range(bar.count()) if bar.tabText(i) == title)
+    QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
+    assert window.tabs.currentIndex() == index
+
+
+def hover_tooltip(widget: QWidget, point: QPoint) -> str:
+    """What a user reads after resting the mouse there: Qt's tooltip event, as the widget answers it."""
+    QApplication.sendEvent(widget, QHelpEvent(QEvent.Type.ToolTip, point, widget.mapToGlobal(point)))
+    text = QToolTip.text()
+    QToolTip.hideText()
+    return text

@@ -86,6 +86,23 @@ def test_mode_is_restored():
     assert model.training and all(m.training for m in model.modules())
 
 
+def test_progress_counts_images_and_an_exception_from_it_stops_the_pass_cleanly():
+    model, images = trained_lenet().train(), mnist_test().images[:10]
+    reports: list[tuple[int, int]] = []
+    top_examples(model, images, "conv1", k=2, batch_size=4, progress=lambda done, total: reports.append((done, total)))
+    assert reports == [(4, 10), (8, 10), (10, 10)]
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_first(done: int, total: int) -> None:
+        raise Stop
+
+    with pytest.raises(Stop):
+        top_examples(model, images, "conv1", batch_size=4, progress=stop_after_first)
+    assert model.training and not model.conv1._forward_hooks and not model._forward_hooks
+
+
 def test_crop_is_the_receptive_field_box():
     model, image = trained_lenet(), mnist_test().images[5]
     rfs = {rf.name: rf for rf in receptive_fields(model, (1, 28, 28))}
