@@ -9,7 +9,6 @@ from PySide6.QtWidgets import (
     QAbstractItemView,
     QComboBox,
     QGroupBox,
-    QHeaderView,
     QLabel,
     QPlainTextEdit,
     QTableWidget,
@@ -85,7 +84,6 @@ class ArchitectureEditor(QGroupBox):
         self._table = QTableWidget(0, len(TABLE_HEADERS))
         self._table.setObjectName("architectureTable")
         self._table.setHorizontalHeaderLabels(list(TABLE_HEADERS))
-        self._table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
         self._table.verticalHeader().hide()
         self._table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self._table.setToolTip(TOOLTIPS["receptive field"])
@@ -149,6 +147,7 @@ class ArchitectureEditor(QGroupBox):
                 if row_index < len(tooltips):
                     item.setToolTip(tooltips[row_index])
                 self._table.setItem(row_index, column, item)
+        self._table.resizeColumnsToContents()
         self._error.setText("")
         self._editor.setStyleSheet("")
 
