@@ -31,6 +31,7 @@ from core.viewer_state import ViewerState
 from gui.autosave import Autosave
 from gui.concepts import TOOLTIPS
 from gui.file_actions import FileActions
+from gui.insight_views import InsightViews
 from gui.message_bar import MessageBar
 from gui.panels.architecture_editor import ArchitectureEditor
 from gui.panels.confusion_view import ConfusionView
@@ -73,6 +74,7 @@ class MainWindow(QMainWindow):
             self.state, self.canvas, self.input_view, self.prediction, self.layer_strip, self.feature_maps,
             self.filters, self.confusion, self.curves, self.editor, parent=self,
         )
+        self.insight = InsightViews(self)  # Attribution, Embedding, Channels tabs; out-of-domain hint
         self.files = FileActions(self.state, self.coordinator, self.settings, self, self.centralWidget().grab)
         self.autosave = Autosave(self.state, store or SessionStore(), self.train_settings, self)
         self._poll_timer = QTimer(self)
@@ -305,6 +307,7 @@ class MainWindow(QMainWindow):
         self.messages.stop()
         self.coordinator.stop()
         self.binder.close()
+        self.insight.close()
         self.autosave.close()
         super().closeEvent(event)
 
