@@ -1,7 +1,8 @@
 """Keeps the Attribution tab in step with the ViewerState: which pixels make the network say a class.
 
 The methods that cost a few forwards (Grad-CAM, the default, and Saliency) follow the pen: they run on
-the GUI thread with each stroke while their last run took under INLINE_SECONDS. Integrated Gradients and
+the GUI thread while their last run took under INLINE_SECONDS, at most every PEN_INTERVAL_MS while the
+pen moves: the prediction and the maps are painted first, and strokes in between fold into one. Integrated Gradients and
 Occlusion, and any method on a model too large for that (VGG-16 at 224x224), run in a BackgroundTask on a
 copy of the model, newest request wins. Nothing is computed while the tab is hidden; it catches up when
 shown. Channel interventions apply to the heatmap as to everything else shown.
@@ -11,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from PySide6.QtCore import QObject, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.insight import DEFAULT_METHOD, METHODS, Explanation, InsightError, black_baseline, explain
 from core.insight.model_input import last_conv_name
@@ -24,6 +25,8 @@ from gui.throttle import Throttle
 INLINE_SECONDS = 0.008
 """A method whose last run took less than this runs with each stroke on the GUI thread (half a frame)."""
 FOLLOWS_PEN = ("gradcam", "saliency")
+PEN_INTERVAL_MS = 33
+"""While the pen moves the heatmap follows at up to 30 frames a second, a frame behind the prediction."""
 WEIGHTS_INTERVAL_MS = 250
 """While training sends new weights, the heatmap is redone at most 4 times a second."""
 NO_INPUT = "Draw a digit or pick a sample to see which pixels the network uses."
@@ -40,6 +43,10 @@ class AttributionBinder(QObject):
         self._model_copy = ModelCopy(state)
         self._task = BackgroundTask("attribution", self)
         self._throttle = Throttle(WEIGHTS_INTERVAL_MS, self.refresh, self)
+        self._pen_timer = QTimer(self)
+        self._pen_timer.setSingleShot(True)
+        self._pen_timer.setInterval(PEN_INTERVAL_MS)
+        self._pen_timer.timeout.connect(self.refresh)
         self._method = DEFAULT_METHOD
         self._target = PREDICTED
         self._other = NO_CLASS
@@ -47,7 +54,7 @@ class AttributionBinder(QObject):
         self._cost: dict[str, float] = {}  # seconds the last run of each method took on this model
         self._stale = True
         view.set_methods([(m.name, m.title, _tooltip(m.name)) for m in METHODS.values()], self._method)
-        state.input_changed.connect(self.refresh)
+        state.input_changed.connect(self._on_input_changed)
         state.interventions_changed.connect(self.refresh)
         state.weights_changed.connect(self._on_weights_changed)
         state.session_replaced.connect(self._on_session_replaced)
@@ -70,10 +77,12 @@ class AttributionBinder(QObject):
 
     def close(self) -> None:
         self._throttle.stop()
+        self._pen_timer.stop()
         self._task.close()
 
     def refresh(self) -> None:
         """Recompute the heatmap for what is on show now (only while the tab is visible)."""
+        self._pen_timer.stop()
         if not self.view.isVisible():
             self._stale = True
             self._task.cancel()
@@ -114,6 +123,12 @@ class AttributionBinder(QObject):
         self._other = self._other if other is None else other
         self._layer = self._layer if layer is None else layer
         self.refresh()
+
+    def _on_input_changed(self) -> None:
+        if not self.view.isVisible():
+            self._stale = True
+        elif not self._pen_timer.isActive():
+            self._pen_timer.start()
 
     def _on_shown(self) -> None:
         if self._stale:

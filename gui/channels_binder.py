@@ -21,6 +21,8 @@ from gui.panels.feature_map_view import FeatureMapView
 from gui.throttle import Throttle
 
 WEIGHTS_INTERVAL_MS = 250
+PEN_INTERVAL_MS = 100
+"""While the pen moves, the ranking is redone at most 10 times a second."""
 
 
 class ChannelsBinder(QObject):
@@ -36,8 +38,9 @@ class ChannelsBinder(QObject):
         self._model_copy = ModelCopy(state)
         self._task = BackgroundTask("channel-ranking", self)
         self._throttle = Throttle(WEIGHTS_INTERVAL_MS, self.refresh, self)
+        self._pen = Throttle(PEN_INTERVAL_MS, self.refresh, self)
         self._stale = True
-        state.input_changed.connect(self.refresh)
+        state.input_changed.connect(self._on_input_changed)
         state.layer_changed.connect(self.refresh)
         state.session_replaced.connect(self.refresh)
         state.interventions_changed.connect(self._on_interventions_changed)
@@ -59,6 +62,7 @@ class ChannelsBinder(QObject):
 
     def close(self) -> None:
         self._throttle.stop()
+        self._pen.stop()
         self._task.close()
 
     def refresh(self) -> None:
@@ -85,6 +89,12 @@ class ChannelsBinder(QObject):
         if self.view.isVisible():
             self._draw_deltas()
             self.view.set_factors(self.state.interventions.get(self.state.layer, {}))
+
+    def _on_input_changed(self) -> None:
+        if self.view.isVisible():
+            self._pen.request()
+        else:
+            self._stale = True
 
     def _on_weights_changed(self) -> None:
         if self.view.isVisible():

@@ -119,6 +119,8 @@ class ChannelsView(QWidget):
         """Probability with the interventions minus without, per class."""
         deltas = np.asarray(deltas, dtype=np.float64)
         classes = tuple(str(c) for c in classes)
+        if classes == self._classes and np.array_equal(deltas, self._deltas) and change == self.change.text():
+            return  # e.g. each pen stroke with no channel switched off: nothing to repaint
         if classes != self._classes:
             self._classes = classes
             self.plot.getAxis("bottom").setTicks([list(enumerate(classes))])

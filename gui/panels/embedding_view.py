@@ -53,6 +53,7 @@ class EmbeddingView(QWidget):
         self._labels = np.zeros(0, dtype=np.int64)
         self._highlight = np.zeros(0, dtype=bool)
         self._hovered = -1
+        self._starred = -1
 
         self._layer = QComboBox()
         self._layer.setObjectName("embeddingLayer")
@@ -161,7 +162,7 @@ class EmbeddingView(QWidget):
         self._legend.addItem(pg.ScatterPlotItem(size=9, symbol="x", pen=pg.mkPen("w", width=2)), "misclassified")
         self.caption.setText(caption)
         self.set_highlight(None)
-        self.set_current(-1)
+        self.set_current(-1, force=True)
 
     def set_highlight(self, mask: np.ndarray | None) -> None:
         """Ring these points (e.g. one confusion-matrix cell); None rings none."""
@@ -169,9 +170,13 @@ class EmbeddingView(QWidget):
         self._highlight = mask
         self._ringed.setData(x=self._points[mask, 0], y=self._points[mask, 1])
 
-    def set_current(self, position: int) -> None:
+    def set_current(self, position: int, force: bool = False) -> None:
         """Star the point of the input on show (-1: none of them is)."""
-        if 0 <= position < len(self._points):
+        position = position if 0 <= position < len(self._points) else -1
+        if position == self._starred and not force:
+            return  # a pen stroke changes the input, not the star: no repaint of a thousand points
+        self._starred = position
+        if position >= 0:
             self._current.setData(x=self._points[position : position + 1, 0], y=self._points[position : position + 1, 1])
         else:
             self._current.setData(x=[], y=[])
@@ -196,6 +201,7 @@ class EmbeddingView(QWidget):
         self._labels = np.zeros(0, dtype=np.int64)
         for item in (self._scatter, self._wrong, self._ringed, self._current):
             item.setData(x=[], y=[])
+        self._starred = -1
         self._legend.clear()
         self.caption.setText(text)
 
