@@ -25,7 +25,7 @@ def show_tab(window, title: str) -> None:
     window.tabs.setCurrentIndex(next(i for i in range(bar.count()) if bar.tabText(i) == title))
     pump(0.3)
     for binder in (window.insight.attribution, window.insight.embedding, window.insight.channels):
-        binder._task.wait(60)  # the tab's first computation, e.g. the embedding's projection
+        binder.wait(60)  # the tab's first computation, e.g. the embedding's projection
     pump(0.2)
 
 

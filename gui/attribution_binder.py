@@ -60,9 +60,9 @@ class AttributionBinder(QObject):
         state.session_replaced.connect(self._on_session_replaced)
         view.shown.connect(self._on_shown)
         view.methodChosen.connect(self.choose_method)
-        view.targetChosen.connect(lambda target: self._choose(target=target))
-        view.otherChosen.connect(lambda other: self._choose(other=other))
-        view.layerChosen.connect(lambda layer: self._choose(layer=layer))
+        view.targetChosen.connect(lambda target: self.choose(target=target))
+        view.otherChosen.connect(lambda other: self.choose(other=other))
+        view.layerChosen.connect(lambda layer: self.choose(layer=layer))
         view.cancelRequested.connect(self._task.cancel)
         self._task.finished.connect(self._show)
         self._task.failed.connect(lambda text: self.view.show_message(f"{METHODS[self._method].title}: {text}"))
@@ -74,6 +74,10 @@ class AttributionBinder(QObject):
         self._method = method
         self.view.set_method(method)
         self.refresh()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background run under way has ended (tests, scripts)."""
+        return self._task.wait(timeout)
 
     def close(self) -> None:
         self._throttle.stop()
@@ -116,13 +120,16 @@ class AttributionBinder(QObject):
             return
         self._task.start(_explain_in_worker, self._model_copy.get(), shown.x.copy(), request, options)
 
-    # ----------------------------------------------------------------- internals
-
-    def _choose(self, target: int | None = None, other: int | None = None, layer: str | None = None) -> None:
+    def choose(self, target: int | None = None, other: int | None = None, layer: str | None = None) -> None:
+        """The class to explain (PREDICTED follows the prediction), a second class to compare with
+        (NO_CLASS for none), Grad-CAM's layer; None keeps a choice as it is."""
         self._target = self._target if target is None else target
         self._other = self._other if other is None else other
         self._layer = self._layer if layer is None else layer
+        self.view.set_choices(self._target, self._other)
         self.refresh()
+
+    # ----------------------------------------------------------------- internals
 
     def _on_input_changed(self) -> None:
         if not self.view.isVisible():
@@ -161,15 +168,20 @@ class AttributionBinder(QObject):
         self._cost[result.method] = result.seconds
         classes = self.state.session.classes
         method = METHODS[result.method]
-        title = f"{method.title} of class {classes[result.target]}"
+        target = classes[result.target]
+        title = f"{method.title} of class {target}"
         if result.other is not None:
-            title = f"{method.title}: why {classes[result.target]} and not {classes[result.other]}"
+            title = f"{method.title}: why {target} and not {classes[result.other]}"
         if result.layer is not None:
             title += f", at {result.layer}"
         peak = float(np.abs(result.heatmap).max())
-        note = f"{method.note}. Scale: {'±' if method.signed else '0 to '}{peak:.3g}"
-        note += " (red: for the class, blue: against)." if method.signed else "."
-        self.view.set_heatmap(result.heatmap, method.signed, title, note)
+        if not method.signed:
+            scale = f"Scale 0 to {peak:.3g}."
+        elif result.other is None:
+            scale = f"Scale ±{peak:.3g}: red for {target}, blue against."
+        else:
+            scale = f"Scale ±{peak:.3g}: red for {target}, blue for {classes[result.other]}."
+        self.view.set_heatmap(result.heatmap, method.signed, title, scale, f"{method.title}: {method.note}.")
         self.view.set_faithfulness(_faithfulness_text(result, classes))
 
 
@@ -181,12 +193,10 @@ def _faithfulness_text(result: Explanation, classes: tuple[str, ...]) -> str:
     f = result.faithfulness
     name = classes[result.target]
     text = (
-        f"Faithfulness: masking the {f.fraction:.0%} most-attributed pixels takes P({name}) from "
-        f"{f.prob_original:.1%} to {f.prob_top_masked:.1%}; {f.fraction:.0%} random pixels: {f.prob_random_masked:.1%}."
+        f"Faithfulness: P({name}) {f.prob_original:.1%} → {f.prob_top_masked:.1%} with the top {f.fraction:.0%} "
+        f"of this map masked, → {f.prob_random_masked:.1%} with {f.fraction:.0%} random pixels masked"
     )
-    if f.top_drop > f.random_drop:
-        return text + " The map points at pixels the network relies on."
-    return text + " No better than random pixels here."
+    return text + (": the map points at what the network uses." if f.top_drop > f.random_drop else ": no better than random.")
 
 
 def _tooltip(name: str) -> str:

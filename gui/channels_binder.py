@@ -60,6 +60,10 @@ class ChannelsBinder(QObject):
         except ValueError as error:
             self.error.emit(str(error))
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background run under way has ended (tests, scripts)."""
+        return self._task.wait(timeout)
+
     def close(self) -> None:
         self._throttle.stop()
         self._pen.stop()

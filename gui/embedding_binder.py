@@ -89,6 +89,10 @@ class EmbeddingBinder(QObject):
         self._again = False
         self._method = self._shown.embedding.method if self._shown is not None else "pca"
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until a background run under way has ended (tests, scripts)."""
+        return self._task.wait(timeout)
+
     def close(self) -> None:
         self._throttle.stop()
         self._task.close()

@@ -120,11 +120,11 @@ class AttributionView(QWidget):
         self._title.setObjectName("attributionTitle")
         self._title.setWordWrap(True)
         self._note = QLabel("")
-        self._note.setWordWrap(True)
         self._note.setStyleSheet("color: gray;")
         self._faithfulness = QLabel("")
         self._faithfulness.setObjectName("faithfulness")
         self._faithfulness.setWordWrap(True)
+        self._faithfulness.setMinimumHeight(2 * self._faithfulness.fontMetrics().lineSpacing() + 4)  # two lines
         self._faithfulness.setToolTip(
             "Faithfulness: the class probability after the 10% most-attributed pixels are set to black, against "
             "10% random pixels. A map that points at what the network uses loses far more with its top pixels."
@@ -201,8 +201,9 @@ class AttributionView(QWidget):
         for box in (self._overlay_box, self._heat_box):
             box.setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
 
-    def set_heatmap(self, heatmap: np.ndarray, signed: bool, title: str, note: str) -> None:
-        """An (H, W) map; signed maps get a scale symmetric about 0, unsigned ones start at 0."""
+    def set_heatmap(self, heatmap: np.ndarray, signed: bool, title: str, scale: str, about: str) -> None:
+        """An (H, W) map; signed maps get a scale symmetric about 0, unsigned ones start at 0. ``scale``
+        is said under the map, ``about`` (what the method measures) in its tooltip."""
         heatmap = np.asarray(heatmap, dtype=np.float32)
         if heatmap.ndim != 2 or not np.isfinite(heatmap).all():
             raise ValueError(f"a heatmap must be a finite (H, W) array, got shape {heatmap.shape}")
@@ -215,7 +216,9 @@ class AttributionView(QWidget):
         self._colorbar.setColorMap(SIGNED if signed else HEAT)
         self._colorbar.setLevels(levels, update_items=False)
         self._title.setText(title)
-        self._note.setText(note)
+        self._note.setText(scale)
+        for widget in (self._note, self._graphics):
+            widget.setToolTip(about)
 
     def set_faithfulness(self, text: str) -> None:
         self._faithfulness.setText(text)
