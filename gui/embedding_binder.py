@@ -209,7 +209,8 @@ class EmbeddingBinder(QObject):
         samples = self.state.samples()
         picture = samples.normalization.invert(samples.images[index])
         image = picture[0] if picture.shape[0] == 1 else np.moveaxis(picture, 0, -1)
-        true, predicted = samples.classes[embedding.labels[position]], samples.classes[embedding.predicted[position]]
+        true, predicted = (_class_name(samples.classes, embedding.labels[position]),
+                           _class_name(samples.classes, embedding.predicted[position]))
         self.view.show_thumbnail(image, f"test sample {index + 1}: true {true}, predicted {predicted}")
 
     def _reference(self) -> Embedding | None:
@@ -234,6 +235,11 @@ def _project_in_worker(
     except EmbeddingCancelled:
         raise Cancelled() from None
     return Projection(embedding, step, dataset, session)
+
+
+def _class_name(classes: tuple[str, ...], index: int) -> str:
+    """A model from code may have more classes than the data set names."""
+    return classes[index] if 0 <= index < len(classes) else str(int(index))
 
 
 def _caption(projection: Projection) -> str:

@@ -86,7 +86,10 @@ class PredictionView(QWidget):
 
     def set_hint(self, text: str, warning: bool = False, tooltip: str = "") -> None:
         """A line under the headline, e.g. that the input is unlike the training data (``warning``)."""
-        self._warning = warning and bool(text)
+        warning = warning and bool(text)
+        if (text, warning, tooltip) == (self.hint.text(), self._warning, self.hint.toolTip()):
+            return  # new weights 12.5 times a second while training: no restyling each time
+        self._warning = warning
         self.hint.setText(text)
         self.hint.setToolTip(tooltip)
         self.hint.setStyleSheet("color: #e65100; font-weight: bold;" if self._warning else "color: gray;")
