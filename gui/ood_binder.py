@@ -23,7 +23,8 @@ from gui.model_copy import ModelCopy
 from gui.panels.prediction_view import PredictionView
 
 SETTLE_MS = 1000
-"""Calibrate this long after start-up, a new model, or the last of a run of new weights."""
+"""Calibrate this long after start-up, a new model, or the last of a run of new weights, once the input
+has rested as long too: the calibration's half second of work never competes with a moving pen."""
 REST_MS = 100
 """Judge the input this long after its last change (a pen stroke, a sample, a channel switch)."""
 
@@ -50,7 +51,7 @@ class OodBinder(QObject):
         self._rest.timeout.connect(self.show_verdict)
         state.session_replaced.connect(self._on_weights_changed)
         state.weights_changed.connect(self._on_weights_changed)
-        state.input_changed.connect(self._rest.start)
+        state.input_changed.connect(self._on_input_changed)
         state.interventions_changed.connect(self._rest.start)
         self._task.finished.connect(self._on_calibrated)
         self._task.failed.connect(lambda text: self.message.emit(f"no out-of-domain hint: {text}"))
@@ -98,6 +99,11 @@ class OodBinder(QObject):
             self.message.emit(f"no out-of-domain hint: {error}")
             return
         self.prediction.set_hint(_hint(verdict), verdict.out_of_domain, _tooltip(verdict, self.state.dataset_source))
+
+    def _on_input_changed(self) -> None:
+        self._rest.start()
+        if self._settle.isActive():
+            self._settle.start()  # wait for the pen to rest before calibrating
 
     def _on_weights_changed(self) -> None:
         """The calibration belonged to other weights: no hint until the new ones have settled."""
