@@ -13,10 +13,14 @@ reference; for a model from the user's code the app does not know its training d
 """
 from __future__ import annotations
 
+import time
+
+import torch
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from core.data import load_dataset
-from core.insight import OodDetector, OodVerdict
+from core.insight import InsightError, OodDetector, OodVerdict
+from core.insight.ood import MAX_SAMPLES
 from core.viewer_state import ViewerState
 from gui.background import BackgroundTask, Progress
 from gui.model_copy import ModelCopy
@@ -25,6 +29,9 @@ from gui.panels.prediction_view import PredictionView
 SETTLE_MS = 1000
 """Calibrate this long after start-up, a new model, or the last of a run of new weights, once the input
 has rested as long too: the calibration's half second of work never competes with a moving pen."""
+MAX_CALIBRATION_SECONDS = 20.0
+"""A model so large that calibrating would take longer (VGG-16 at 224x224: 15 minutes) gets no hint."""
+PROBE_IMAGES = 8
 REST_MS = 100
 """Judge the input this long after its last change (a pen stroke, a sample, a channel switch)."""
 
@@ -119,6 +126,14 @@ class OodBinder(QObject):
 
 def _calibrate_in_worker(_progress: Progress, model, dataset: str, input_shape: tuple[int, int, int]) -> OodDetector:
     train, test = load_dataset(dataset, "train", input_shape), load_dataset(dataset, "test", input_shape)
+    images = min(len(train), MAX_SAMPLES) + min(len(test), MAX_SAMPLES)
+    started = time.perf_counter()
+    with torch.no_grad():
+        model(torch.from_numpy(test.images[:PROBE_IMAGES].copy()))
+    expected = (time.perf_counter() - started) / min(PROBE_IMAGES, len(test)) * images
+    if expected > MAX_CALIBRATION_SECONDS:
+        took = f"{expected:.0f} s" if expected < 120 else f"{expected / 60:.0f} min"
+        raise InsightError(f"calibrating on {images:,} test and training images would take about {took} with this model")
     return OodDetector.calibrate(model, train, test)
 
 

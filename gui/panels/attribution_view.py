@@ -8,6 +8,7 @@ diverging scale centred on 0 for signed maps ("for" red, "against" blue), a sequ
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cache
 
 import numpy as np
 import pyqtgraph as pg
@@ -25,23 +26,25 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-HEAT = pg.colormap.get("inferno")
-SIGNED = pg.colormap.get("CET-D1")
 PREDICTED = -1  # the class entry that follows the prediction
 NO_CLASS = -1  # no second class to compare with
 OVERLAY_ALPHA = 220  # opacity of the strongest heatmap value over the input
 
 
-def _lut(colormap: pg.ColorMap, signed: bool, alpha: bool) -> np.ndarray:
+@cache
+def colormap(signed: bool) -> pg.ColorMap:
+    """Red-blue about 0 for signed maps, inferno for the others (read on first use: start-up matters)."""
+    return pg.colormap.get("CET-D1" if signed else "inferno")
+
+
+@cache
+def lookup_table(signed: bool, alpha: bool) -> np.ndarray:
     """256 colours; with ``alpha`` the opacity grows with the value (signed: with its size)."""
-    colours = colormap.getLookupTable(nPts=256, alpha=False)
+    colours = colormap(signed).getLookupTable(nPts=256, alpha=False)
     if not alpha:
         return colours
     ramp = np.abs(np.linspace(-1.0, 1.0, 256)) if signed else np.linspace(0.0, 1.0, 256)
     return np.column_stack([colours, (ramp * OVERLAY_ALPHA).astype(np.uint8)])
-
-
-LUTS = {(signed, alpha): _lut(SIGNED if signed else HEAT, signed, alpha) for signed in (False, True) for alpha in (False, True)}
 
 
 class AttributionView(QWidget):
@@ -113,7 +116,7 @@ class AttributionView(QWidget):
         self._overlay_box.addItem(self._picture)
         self._overlay_box.addItem(self._overlay)
         self._heat_box.addItem(self._heat)
-        self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=HEAT, interactive=False, width=12)
+        self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), interactive=False, width=12)
         self._graphics.addItem(self._colorbar, row=1, col=2)
 
         self._title = QLabel("")
@@ -211,9 +214,9 @@ class AttributionView(QWidget):
         self._signed = signed
         peak = float(np.abs(heatmap).max()) or 1.0
         levels = (-peak, peak) if signed else (0.0, peak)
-        self._overlay.setImage(self._heatmap, autoLevels=False, levels=levels, lut=LUTS[(signed, True)])
-        self._heat.setImage(self._heatmap, autoLevels=False, levels=levels, lut=LUTS[(signed, False)])
-        self._colorbar.setColorMap(SIGNED if signed else HEAT)
+        self._overlay.setImage(self._heatmap, autoLevels=False, levels=levels, lut=lookup_table(signed, True))
+        self._heat.setImage(self._heatmap, autoLevels=False, levels=levels, lut=lookup_table(signed, False))
+        self._colorbar.setColorMap(colormap(signed))
         self._colorbar.setLevels(levels, update_items=False)
         self._title.setText(title)
         self._note.setText(scale)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.weights import WeightsSnapshot
+from gui import ood_binder
 from tests.gui.user_actions import click, drag, seven
 
 
@@ -54,3 +55,12 @@ def test_with_channels_switched_off_the_hint_still_judges_the_input(window, qtbo
         window.state.toggle_channel("conv2", channel)
     window.insight.ood.show_verdict()  # not waiting for the event loop: judged now, with every channel off
     assert window.prediction.hint_text() == hint  # the verdict is about the input, not the altered network
+
+
+def test_a_model_too_slow_to_calibrate_gets_no_hint_and_a_message_why(window, qtbot, monkeypatch):
+    monkeypatch.setattr(ood_binder, "MAX_CALIBRATION_SECONDS", 0.0)  # as VGG-16 at 224x224 would be
+    ood = window.insight.ood
+    ood.calibrate()
+    assert ood.wait(60)
+    qtbot.waitUntil(lambda: "no out-of-domain hint: calibrating on 5,000" in window.last_message())
+    assert ood.detector is None and window.prediction.hint_text() == ""
