@@ -18,7 +18,7 @@ from core.insight import DEFAULT_METHOD, METHODS, Explanation, InsightError, bla
 from core.insight.model_input import last_conv_name
 from core.viewer_state import ViewerState
 from gui.background import BackgroundTask, Progress
-from gui.model_copy import ModelCopy
+from gui.insight_worker import ModelCopy
 from gui.panels.attribution_view import NO_CLASS, PREDICTED, AttributionView
 from gui.throttle import Throttle
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QObject, Signal
 from core.insight import rank_channels
 from core.viewer_state import ViewerState
 from gui.background import BackgroundTask, Progress
-from gui.model_copy import ModelCopy
+from gui.insight_worker import ModelCopy
 from gui.panels.channels_view import ChannelsView
 from gui.panels.feature_map_view import FeatureMapView
 from gui.throttle import Throttle

@@ -18,7 +18,7 @@ from core.data import DataError, Dataset
 from core.insight import Embedding, EmbeddingCancelled, embed
 from core.viewer_state import InputKind, ViewerState
 from gui.background import BackgroundTask, Cancelled, Progress
-from gui.model_copy import ModelCopy
+from gui.insight_worker import ModelCopy
 from gui.panels.embedding_view import FOLLOW, EmbeddingView
 from gui.throttle import Throttle
 

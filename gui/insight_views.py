@@ -7,6 +7,7 @@ from PySide6.QtCore import QObject
 from gui.attribution_binder import AttributionBinder
 from gui.channels_binder import ChannelsBinder
 from gui.embedding_binder import EmbeddingBinder
+from gui.insight_worker import GuiThreadCollection
 from gui.ood_binder import OodBinder
 from gui.panels.attribution_view import AttributionView
 from gui.panels.channels_view import ChannelsView
@@ -18,6 +19,7 @@ class InsightViews(QObject):
 
     def __init__(self, window) -> None:
         super().__init__(window)
+        self._collection = GuiThreadCollection()  # before any worker thread starts
         state = window.state
         self.attribution_view = AttributionView()
         self.embedding_view = EmbeddingView()
@@ -36,3 +38,4 @@ class InsightViews(QObject):
         """Stop timers and background work: the window is closing."""
         for binder in (self.attribution, self.embedding, self.channels, self.ood):
             binder.close()
+        self._collection.close()

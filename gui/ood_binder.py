@@ -23,7 +23,7 @@ from core.insight import InsightError, OodDetector, OodVerdict
 from core.insight.ood import MAX_SAMPLES
 from core.viewer_state import ViewerState
 from gui.background import BackgroundTask, Progress
-from gui.model_copy import ModelCopy
+from gui.insight_worker import ModelCopy
 from gui.panels.prediction_view import PredictionView
 
 SETTLE_MS = 1000
