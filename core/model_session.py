@@ -15,6 +15,13 @@ from torch import nn
 
 from core.architecture import Architecture, LayerInfo, build_model
 from core.checkpoint import Checkpoint
+from core.insight.intervention import (
+    Interventions,
+    as_interventions,
+    channel_intervention,
+    inspect_with,
+    probabilities_with,
+)
 from core.inspect import Inspection, conv_filters, inspect, leaf_layers
 from core.preprocess import Normalization
 from core.receptive_field import effective_receptive_field, receptive_fields, unit_box
@@ -52,6 +59,8 @@ class ModelSession:
         self.step = 0
         self._input: np.ndarray | None = None
         self._inspection: Inspection | None = None
+        self._interventions: dict[str, dict[int, float]] = {}
+        self._plain_probabilities: np.ndarray | None = None
         self._filters: dict[str, np.ndarray] | None = None
         params = {name: sum(p.numel() for p in m.parameters()) for name, m in leaf_layers(model)}
         self.layers = [
@@ -88,30 +97,54 @@ class ModelSession:
             if x.shape != self.input_shape:
                 raise ValueError(f"the model takes {self.input_shape} inputs, not {x.shape}")
         self._input = x
-        self._inspection = None
+        self._forget_forward()
 
     def load_weights(self, weights: Weights, step: int | None = None) -> None:
         self.model.load_state_dict({k: torch.from_numpy(np.asarray(v)) for k, v in weights.items()})
         if step is not None:
             self.step = step
-        self._inspection = None
+        self._forget_forward()
         self._filters = None
 
     def weights(self) -> Weights:
         return {k: v.detach().numpy().copy() for k, v in self.model.state_dict().items()}
 
     @property
+    def interventions(self) -> dict[str, dict[int, float]]:
+        """Channels scaled in what is shown, {layer: {channel: factor}} (a copy)."""
+        return {layer: dict(factors) for layer, factors in self._interventions.items()}
+
+    def set_interventions(self, interventions: Interventions) -> None:
+        """Scale channels in every forward the views show (0 switches a channel off). A forward hook
+        does it, so the weights (and what training, checkpoints and autosave see) never change."""
+        self._interventions = as_interventions(interventions)
+        self._forget_forward()
+
+    @property
     def inspection(self) -> Inspection | None:
-        """The forward pass for the current input and weights; None when there is no input."""
+        """The forward pass for the current input, weights and interventions; None when there is no input."""
         if self._input is None:
             return None
         if self._inspection is None:
-            self._inspection = inspect(self.model, self._input, with_filters=False)
+            if self._interventions:
+                self._inspection = inspect_with(self.model, self._input, self._interventions, with_filters=False)
+            else:
+                self._inspection = inspect(self.model, self._input, with_filters=False)
         return self._inspection
 
     def probabilities(self) -> np.ndarray | None:
         inspection = self.inspection
         return None if inspection is None else inspection.probabilities
+
+    def plain_probabilities(self) -> np.ndarray | None:
+        """The probabilities without the interventions, to show what they changed."""
+        if not self._interventions:
+            return self.probabilities()
+        if self._input is None:
+            return None
+        if self._plain_probabilities is None:
+            self._plain_probabilities = probabilities_with(self.model, self._input)
+        return self._plain_probabilities
 
     def activation(self, layer: str) -> np.ndarray | None:
         inspection = self.inspection
@@ -158,5 +191,10 @@ class ModelSession:
             row = col = 0
         erf = None
         if self._input is not None:
-            erf = effective_receptive_field(self.model, self._input, layer, channel, row, col)
+            with channel_intervention(self.model, self._interventions):
+                erf = effective_receptive_field(self.model, self._input, layer, channel, row, col)
         return UnitReceptiveField(box, full, erf)
+
+    def _forget_forward(self) -> None:
+        self._inspection = None
+        self._plain_probabilities = None

@@ -15,10 +15,12 @@ Events (arguments in brackets):
 - ``evaluation_changed``: the test-set evaluation changed or was dropped
 - ``browse_changed``: browsing a confusion-matrix cell started or ended
 - ``top_examples_changed``: an epoch end's test pass found new top examples per channel
+- ``interventions_changed``: channels were switched off, scaled or restored (the forward on show changed)
 """
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, replace
 from enum import Enum
 from pathlib import Path
@@ -168,6 +170,7 @@ class ViewerState:
         self.evaluation_changed = Event("evaluation_changed")
         self.browse_changed = Event("browse_changed")
         self.top_examples_changed = Event("top_examples_changed")
+        self.interventions_changed = Event("interventions_changed")
         self._dataset_source = dataset
         self._samples: Dataset | None = None
         self._samples_key: tuple | None = None
@@ -338,6 +341,45 @@ class ViewerState:
         index = min(max(self.layer_index + delta, 0), len(self._session.layers) - 1)
         self.select_layer(index)
 
+    # ----------------------------------------------------------------- channel interventions
+
+    @property
+    def interventions(self) -> dict[str, dict[int, float]]:
+        """Channels scaled in what is shown, {layer: {channel: factor}}; a new model starts with none."""
+        return self._session.interventions
+
+    def set_channel_scale(self, layer: str, channel: int, factor: float) -> None:
+        """Multiply one channel of a layer by ``factor`` in everything shown for the input (0 switches it
+        off, 1 restores it). The weights never change: training, checkpoints and autosave do not see it."""
+        name = self._layer_name(layer)
+        channels = self._session.layer(name).output_shape[0]
+        if isinstance(channel, bool) or not isinstance(channel, (int, np.integer)) or not 0 <= channel < channels:
+            raise ViewerStateError(f"{name} has channels 0 to {channels - 1}; there is no channel {channel!r}")
+        if isinstance(factor, bool) or not isinstance(factor, (int, float, np.number)) or not math.isfinite(factor):
+            raise ViewerStateError(f"the factor for a channel must be a finite number, got {factor!r}")
+        interventions = self._session.interventions
+        factors = interventions.setdefault(name, {})
+        if factor == 1:
+            factors.pop(int(channel), None)
+        else:
+            factors[int(channel)] = float(factor)
+        if not factors:
+            del interventions[name]
+        if interventions != self._session.interventions:
+            self._session.set_interventions(interventions)
+            self.interventions_changed.emit()
+
+    def toggle_channel(self, layer: str, channel: int, factor: float = 0.0) -> None:
+        """A channel with an intervention goes back to normal; any other is scaled by ``factor`` (off)."""
+        scaled = channel in self.interventions.get(self._layer_name(layer), {})
+        self.set_channel_scale(layer, channel, 1.0 if scaled else factor)
+
+    def clear_interventions(self) -> None:
+        """Every channel back to normal."""
+        if self._session.interventions:
+            self._session.set_interventions({})
+            self.interventions_changed.emit()
+
     # ----------------------------------------------------------------- test set
 
     def evaluate(self) -> Evaluation:
@@ -356,16 +398,27 @@ class ViewerState:
         return self._set_evaluation(self._evaluation_of(accuracy, predicted, request.samples, request.step))
 
     def browse_cell(self, true: int, predicted: int) -> None:
-        if self._evaluation is None:
-            raise ViewerStateError("evaluate the test set first, then pick a cell")
-        samples = self.samples()
-        indices = np.flatnonzero((samples.labels == true) & (self._evaluation.predicted == predicted))
-        if len(indices) == 0:
-            raise ViewerStateError(f"no test example is a {samples.classes[true]} taken for a {samples.classes[predicted]}")
-        browse = Browse(true, predicted, indices, f"true {samples.classes[true]}, predicted {samples.classes[predicted]}")
+        browse = self._cell(true, predicted)
         shown = self._sample_input(0, browse=browse)
         self._browse = browse
         self.browse_changed.emit()
+        self._set_input(shown)
+
+    def show_test_sample(self, index: int) -> None:
+        """The test example at ``index`` of the test set (e.g. a point picked in an embedding). With an
+        evaluation, its confusion-matrix cell is browsed from there on; without, the whole test set."""
+        samples = self.samples()
+        if isinstance(index, bool) or not isinstance(index, (int, np.integer)) or not 0 <= index < len(samples):
+            raise ViewerStateError(f"the test set has samples 0 to {len(samples) - 1}; there is no sample {index!r}")
+        browse = None
+        if self._evaluation is not None:
+            browse = self._cell(int(samples.labels[index]), int(self._evaluation.predicted[index]))
+        order = browse.indices if browse is not None else np.arange(len(samples))
+        shown = self._sample_input(int(np.flatnonzero(order == index)[0]), browse=browse)
+        cell_changed = _cell_of(browse) != _cell_of(self._browse)
+        self._browse = browse
+        if cell_changed:
+            self.browse_changed.emit()
         self._set_input(shown)
 
     def browse_all(self) -> None:
@@ -580,6 +633,22 @@ class ViewerState:
         self._top_examples = None
         self._unsaved = False
 
+    def _layer_name(self, layer: str) -> str:
+        try:
+            return self._session.layer(layer).name
+        except KeyError:
+            raise ViewerStateError(f"the model has no layer {layer!r}") from None
+
+    def _cell(self, true: int, predicted: int) -> Browse:
+        """The test examples of one confusion-matrix cell, to browse."""
+        if self._evaluation is None:
+            raise ViewerStateError("evaluate the test set first, then pick a cell")
+        samples = self.samples()
+        indices = np.flatnonzero((samples.labels == true) & (self._evaluation.predicted == predicted))
+        if len(indices) == 0:
+            raise ViewerStateError(f"no test example is a {samples.classes[true]} taken for a {samples.classes[predicted]}")
+        return Browse(true, predicted, indices, f"true {samples.classes[true]}, predicted {samples.classes[predicted]}")
+
     def _default_layer(self, previous: str | None) -> str:
         names = [row.name for row in self._session.layers]
         if previous in names:
@@ -675,6 +744,10 @@ class ViewerState:
         if self._latest is not None:
             self._session.load_weights(self._latest.weights, self._latest.step)
             self.weights_changed.emit()
+
+
+def _cell_of(browse: Browse | None) -> tuple[int, int] | None:
+    return None if browse is None else (browse.true, browse.predicted)
 
 
 def _as_image(picture: np.ndarray) -> np.ndarray:

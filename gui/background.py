@@ -9,15 +9,25 @@ The function runs on a worker thread, so it must not touch Qt objects nor a mode
 using: hand it copies (``copy.deepcopy(model)``), since forward hooks on a shared model would fire
 inside the GUI's own forwards. It receives a ``Progress`` and reports with ``progress(done, total)``;
 ``progress.cancelled`` turns true when it should stop (``Cancelled`` may be raised for that).
+
+Python's cyclic garbage collector runs in whichever thread happens to allocate when a threshold is
+crossed. On a worker (importing scikit-learn, running t-SNE) it can destroy Qt objects of the GUI
+thread there, which hung the process in about one GUI test run in seven. While a window lives,
+``GuiThreadCollection`` makes collection pyqtgraph's GarbageCollector: automatic collection off, a
+timer on the GUI thread instead.
 """
 from __future__ import annotations
 
+import gc
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 from PySide6.QtCore import QObject, Signal
+from pyqtgraph.util.garbage_collector import GarbageCollector
+
+COLLECT_INTERVAL_S = 0.5
 
 
 class Cancelled(Exception):
@@ -126,3 +136,25 @@ class BackgroundTask(QObject):
         if busy != self._busy:
             self._busy = busy
             self.busyChanged.emit(busy)
+
+
+class GuiThreadCollection:
+    """Garbage collection on the GUI thread from construction until ``close()`` (several may overlap)."""
+
+    _open = 0
+    _was_enabled = True
+
+    def __init__(self) -> None:
+        if GuiThreadCollection._open == 0:
+            GuiThreadCollection._was_enabled = gc.isenabled()
+        GuiThreadCollection._open += 1
+        self._collector = GarbageCollector(interval=COLLECT_INTERVAL_S)
+
+    def close(self) -> None:
+        if self._collector is None:
+            return
+        self._collector.timer.stop()
+        self._collector = None
+        GuiThreadCollection._open -= 1
+        if GuiThreadCollection._open == 0 and GuiThreadCollection._was_enabled:
+            gc.enable()

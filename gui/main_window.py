@@ -29,6 +29,7 @@ from core.trainer import MetricsHistory
 from core.training_process import Progress, TrainingState
 from core.viewer_state import ViewerState
 from gui.autosave import Autosave
+from gui.background import GuiThreadCollection
 from gui.concepts import TOOLTIPS
 from gui.file_actions import FileActions
 from gui.insight_views import InsightViews
@@ -64,6 +65,7 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Convscope")
         self.setAcceptDrops(True)
         self._closing_by_signal = False
+        self._collection = GuiThreadCollection()  # before any worker thread starts
         self.settings = settings or QSettings("Convscope", "Convscope")
         if model is None:
             opened = load_checkpoint(checkpoint or DEFAULT_CHECKPOINT)
@@ -76,7 +78,7 @@ class MainWindow(QMainWindow):
             self.state, self.canvas, self.input_view, self.prediction, self.layer_strip, self.feature_maps,
             self.filters, self.confusion, self.curves, self.editor, parent=self,
         )
-        self.insight = InsightViews(self)  # the Unit and Channel tabs
+        self.insight = InsightViews(self)  # the insight tabs beside the filters; the out-of-domain hint
         self.files = FileActions(self.state, self.coordinator, self.settings, self, self.centralWidget().grab)
         self.autosave = Autosave(self.state, store, self.train_settings, self)
         self.runs = RunFeatures(self)
@@ -332,6 +334,7 @@ class MainWindow(QMainWindow):
         self.editor.cancel_pending_edit()
         self.files.close()
         self.insight.close()
+        self._collection.close()
         self.autosave.close(offer_again=by_signal and self.state.unsaved_training)
         super().closeEvent(event)
 

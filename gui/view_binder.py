@@ -9,6 +9,7 @@ What each event repaints:
 - session_replaced: all of the above, plus layer chips, the architecture text and table, curves, timeline
 - history_changed: the curves, at most every HISTORY_REDRAW_MS
 - timeline_changed: the look-back slider; evaluation_changed, browse_changed: the confusion matrix
+- interventions_changed: prediction, feature maps (switched-off channels crossed out); the overlay goes
 """
 from __future__ import annotations
 
@@ -93,6 +94,7 @@ class ViewBinder(QObject):
         state.timeline_changed.connect(self._draw_timeline)
         state.evaluation_changed.connect(self._draw_confusion)
         state.browse_changed.connect(self._draw_browse)
+        state.interventions_changed.connect(self._on_interventions_changed)
 
     def _on_input_changed(self) -> None:
         shown = self.state.input
@@ -110,6 +112,11 @@ class ViewBinder(QObject):
         self._draw_maps()
         self._draw_filters()
         self._draw_confusion_caption()
+
+    def _on_interventions_changed(self) -> None:
+        self.input_view.clear_receptive_field()
+        self._draw_prediction()
+        self._draw_maps()
 
     def _on_layer_changed(self) -> None:
         self.layer_strip.set_current(self.state.layer_index, notify=False)
@@ -162,6 +169,7 @@ class ViewBinder(QObject):
             self.feature_maps.show_message(f"{layer}: {NO_INPUT_HINT.lower()} to see its feature maps")
         else:
             self.feature_maps.set_maps(maps, layer)
+            self.feature_maps.set_scaled_channels(self.state.interventions.get(layer, {}))
 
     def _draw_filters(self) -> None:
         session = self.state.session
@@ -213,7 +221,12 @@ class ViewBinder(QObject):
         self.confusion.set_caption(caption + " Click a cell to browse its examples.")
 
     def _draw_browse(self) -> None:
-        self.confusion.set_browsing_cell(self.state.browse is not None)
+        browse = self.state.browse
+        self.confusion.set_browsing_cell(browse is not None)
+        if browse is None:
+            self.confusion.clear_selection()
+        else:
+            self.confusion.select_cell(browse.true, browse.predicted)
 
     # ----------------------------------------------------------------- views -> state
 

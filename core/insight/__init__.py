@@ -5,6 +5,7 @@ Importing this package stays light: captum and scikit-learn are imported by the 
 from core.insight.attribution import DEFAULT_METHOD, METHODS, AttributionMethod, attribute, compare
 from core.insight.embedding import Embedding, EmbeddingCancelled, embed
 from core.insight.erf_stats import ErfStats, erf_over_training, erf_stats
+from core.insight.explanation import Explanation, explain
 from core.insight.faithfulness import Faithfulness, faithfulness
 from core.insight.feature_visualization import value_range_of, visualize_channel
 from core.insight.intervention import (
@@ -35,6 +36,7 @@ __all__ = [
     "Embedding",
     "EmbeddingCancelled",
     "ErfStats",
+    "Explanation",
     "Faithfulness",
     "InsightError",
     "Interventions",
@@ -55,6 +57,7 @@ __all__ = [
     "embed",
     "erf_over_training",
     "erf_stats",
+    "explain",
     "explain_unit",
     "faithfulness",
     "inspect_with",

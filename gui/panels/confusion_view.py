@@ -102,6 +102,19 @@ class ConfusionView(QWidget):
     def set_browsing_cell(self, browsing: bool) -> None:
         self.all_button.setEnabled(browsing)
 
+    def select_cell(self, true: int, predicted: int) -> None:
+        """Mark the cell being browsed (chosen here or elsewhere, e.g. a point of the embedding)."""
+        if 0 <= true < self.table.rowCount() and 0 <= predicted < self.table.columnCount():
+            self.table.setCurrentCell(true, predicted)
+
+    def clear_selection(self) -> None:
+        self.table.clearSelection()
+        self.table.setCurrentCell(-1, -1)
+
+    def selected_cell(self) -> tuple[int, int] | None:
+        selected = self.table.selectedIndexes()
+        return (selected[0].row(), selected[0].column()) if selected else None
+
     def _cell_clicked(self, row: int, column: int) -> None:
         if self._matrix.size and self._matrix[row, column] > 0:
             self.cellChosen.emit(row, column)

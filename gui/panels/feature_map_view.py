@@ -6,11 +6,13 @@ mouse-move cheap (one item draws 600+ mosaics/s where 64 separate views manage ~
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QPoint, QPointF, QRectF, Qt, Signal
+from PySide6.QtGui import QColor, QPainterPath, QPen
+from PySide6.QtWidgets import QComboBox, QGraphicsPathItem, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
 from gui.colormaps import DIVERGING, DIVERGING_LUT, SEQUENTIAL, SEQUENTIAL_LUT
 from gui.concepts import TOOLTIPS
@@ -19,6 +21,10 @@ from gui.mosaic import cell_origin, grid_shape, locate, normalize_per_map, tile
 
 SHARED = "shared"
 PER_MAP = "per map"
+MAPS_TOOLTIP = (
+    "Hover a unit: its value and its receptive field on the input. Click a map: enlarge it (click or Esc: back). "
+    "Right-click or Ctrl+click a map: switch that channel off or on (the Channels tab shows what it changes)."
+)
 
 
 class FeatureMapShapeError(ValueError):
@@ -26,11 +32,13 @@ class FeatureMapShapeError(ValueError):
 
 
 class FeatureMapView(QWidget):
-    """Shows one layer's activations; emits which unit the user points at or clicks."""
+    """Shows one layer's activations; emits which unit the user points at or clicks, and which channel
+    the user switches off or on (right-click or Ctrl+click); switched-off channels are drawn crossed out."""
 
     unitHovered = Signal(int, int, int)
     unitClicked = Signal(int, int, int)
     unitLeft = Signal()
+    channelToggled = Signal(int)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,9 +53,10 @@ class FeatureMapView(QWidget):
         self._signed: bool | None = None
         self._levels: tuple[float, float] | None = None
         self._empty = True
+        self._scaled: dict[int, float] = {}
 
         self._title = QLabel("no layer")
-        self._title.setToolTip(TOOLTIPS["feature map"])
+        self._title.setToolTip(f"{TOOLTIPS['feature map']}\n\n{MAPS_TOOLTIP}")
         self._scaling = QComboBox()
         self._scaling.addItems([SHARED, PER_MAP])
         self._scaling.setToolTip(
@@ -57,6 +66,7 @@ class FeatureMapView(QWidget):
         self._scaling.currentTextChanged.connect(self._render)
         self._range_label = QuietLabel("")
         self._hover_label = QuietLabel(" ")
+        self._hover_label.setToolTip(MAPS_TOOLTIP)
 
         self._graphics = pg.GraphicsLayoutWidget()
         self._graphics.setBackground("k")
@@ -65,6 +75,14 @@ class FeatureMapView(QWidget):
         )
         self._image = pg.ImageItem(axisOrder="row-major")
         self._viewbox.addItem(self._image)
+        self._off_marks = QGraphicsPathItem()  # channels switched off: dimmed and crossed out
+        self._off_marks.setPen(_cosmetic_pen(QColor(255, 60, 60), 2))
+        self._off_marks.setBrush(QColor(0, 0, 0, 150))
+        self._scaled_marks = QGraphicsPathItem()  # channels scaled by another factor: outlined
+        self._scaled_marks.setPen(_cosmetic_pen(QColor(255, 170, 40), 2))
+        for marks in (self._off_marks, self._scaled_marks):
+            marks.setZValue(10)
+            self._viewbox.addItem(marks)
         self._colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=SEQUENTIAL, interactive=False, width=12)
         self._graphics.addItem(self._colorbar, row=0, col=1)
 
@@ -116,6 +134,8 @@ class FeatureMapView(QWidget):
         self._grid = (1, 1)
         self._drawn = np.full((1, 1), np.nan, dtype=np.float32)
         self._image.clear()
+        self._scaled = {}
+        self._draw_marks()
         self._title.setText(text)
         self._range_label.setText("")
         self._hover_label.setText(" ")
@@ -123,6 +143,17 @@ class FeatureMapView(QWidget):
 
     def is_empty(self) -> bool:
         return self._empty
+
+    def set_scaled_channels(self, factors: Mapping[int, float]) -> None:
+        """Mark the channels an intervention scales ({channel: factor}; factor 0 = switched off)."""
+        factors = {int(channel): float(factor) for channel, factor in factors.items()}
+        if factors != self._scaled:
+            self._scaled = factors
+            self._draw_marks()
+            self._render_title()
+
+    def scaled_channels(self) -> dict[int, float]:
+        return dict(self._scaled)
 
     def show_grid(self) -> None:
         """Leave the single-map view and show the whole layer again."""
@@ -160,6 +191,9 @@ class FeatureMapView(QWidget):
 
     def hover_text(self) -> str:
         return self._hover_label.text()
+
+    def title_text(self) -> str:
+        return self._title.text()
 
     def unit_position(self, channel: int, row: int, col: int) -> QPoint:
         """Centre of a unit in the view's viewport coordinates, where a mouse event would hit it."""
@@ -227,12 +261,44 @@ class FeatureMapView(QWidget):
             self._drawn_shape = self._drawn.shape
             height, width = self._drawn.shape
             self._viewbox.setRange(xRange=(0, width), yRange=(0, height), padding=0.02)
+        if self._scaled:
+            self._draw_marks()
+        self._render_title()
+        if self._hovered is not None:
+            self._show_value(*self._hovered)
+
+    def _render_title(self) -> None:
+        if self._empty:
+            return
         title = self._layer_name or "layer"
+        off = sum(1 for factor in self._scaled.values() if factor == 0)
+        if off:
+            title += f" · {off} switched off"
+        if len(self._scaled) > off:
+            title += f" · {len(self._scaled) - off} scaled"
         if self._enlarged is not None:
             title += f" · map {self._enlarged} (click or Esc: back to all maps)"
         self._title.setText(title)
-        if self._hovered is not None:
-            self._show_value(*self._hovered)
+
+    def _draw_marks(self) -> None:
+        off, scaled = QPainterPath(), QPainterPath()
+        if not self._empty:
+            h, w = self.map_shape()
+            for channel, factor in self._scaled.items():
+                if channel >= self.map_count() or (self._enlarged is not None and channel != self._enlarged):
+                    continue
+                top, left = (0, 0) if self._enlarged is not None else cell_origin(channel, h, w, self._grid[1], self._gap())
+                cell = QRectF(left, top, w, h)
+                if factor == 0:
+                    off.addRect(cell)
+                    off.moveTo(cell.topLeft())
+                    off.lineTo(cell.bottomRight())
+                    off.moveTo(cell.topRight())
+                    off.lineTo(cell.bottomLeft())
+                else:
+                    scaled.addRect(cell)
+        self._off_marks.setPath(off)
+        self._scaled_marks.setPath(scaled)
 
     def _unit_at(self, scene_pos: QPointF) -> tuple[int, int, int] | None:
         if self._empty or not self._viewbox.sceneBoundingRect().contains(scene_pos):
@@ -250,10 +316,16 @@ class FeatureMapView(QWidget):
         return first + index, row, col
 
     def _on_mouse_clicked(self, event) -> None:
-        if event.button() != Qt.MouseButton.LeftButton:
+        toggle = event.button() == Qt.MouseButton.RightButton or (
+            event.button() == Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.ControlModifier
+        )
+        if event.button() != Qt.MouseButton.LeftButton and not toggle:
             return
         unit = self._unit_at(event.scenePos())
         if unit is None:
+            return
+        if toggle:
+            self.channelToggled.emit(unit[0])
             return
         self.unitClicked.emit(*unit)
         if self._enlarged is not None:
@@ -278,6 +350,13 @@ class FeatureMapView(QWidget):
         name = self._layer_name or "layer"
         where = f"unit {channel}" if self._is_vector else f"map {channel} · ({row}, {col})"
         self._hover_label.setText(f"{name} · {where} = {value:.3f}")
+
+
+def _cosmetic_pen(colour: QColor, width: float) -> QPen:
+    """A pen as wide on screen whatever the zoom (the mosaic is drawn at one unit per map pixel)."""
+    pen = QPen(colour, width)
+    pen.setCosmetic(True)
+    return pen
 
 
 def _finite_range(maps: np.ndarray) -> tuple[float, float]:

@@ -33,6 +33,11 @@ class PredictionView(QWidget):
         font.setBold(True)
         self.headline.setFont(font)
         self.headline.setToolTip(TOOLTIPS["softmax"])
+        self.hint = QLabel()  # is the input like the training data? one line under the headline
+        self.hint.setObjectName("oodHint")
+        self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.hint.setWordWrap(True)
+        self._warning = False
 
         self.plot = pg.PlotWidget()
         self.plot.setToolTip(TOOLTIPS["softmax"])
@@ -48,6 +53,7 @@ class PredictionView(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.headline)
+        layout.addWidget(self.hint)
         layout.addWidget(self.plot, 1)
         self.clear()
 
@@ -77,6 +83,23 @@ class PredictionView(QWidget):
         self._bars.setOpts(x=np.zeros(0), height=np.zeros(0), brushes=[])
         self._top_class = None
         self.headline.setText(message)
+        self.set_hint("")
+
+    def set_hint(self, text: str, warning: bool = False, tooltip: str = "") -> None:
+        """A line under the headline, e.g. that the input is unlike the training data (``warning``)."""
+        warning = warning and bool(text)
+        if (text, warning, tooltip) == (self.hint.text(), self._warning, self.hint.toolTip()):
+            return  # new weights 12.5 times a second while training: no restyling each time
+        self._warning = warning
+        self.hint.setText(text)
+        self.hint.setToolTip(tooltip)
+        self.hint.setStyleSheet("color: #e65100; font-weight: bold;" if self._warning else "color: gray;")
+
+    def hint_text(self) -> str:
+        return self.hint.text()
+
+    def hint_is_warning(self) -> bool:
+        return self._warning
 
     def top_class(self) -> str | None:
         return self._top_class

@@ -20,7 +20,7 @@ from core.weights import WeightsSnapshot
 
 EVENTS = (
     "input_changed", "weights_changed", "layer_changed", "session_replaced",
-    "history_changed", "timeline_changed", "evaluation_changed", "browse_changed",
+    "history_changed", "timeline_changed", "evaluation_changed", "browse_changed", "interventions_changed",
 )
 
 
@@ -273,3 +273,85 @@ def test_an_epoch_end_finds_the_top_examples_of_the_conv_layers_and_the_layer_on
     assert found.layers["conv1"] != top_examples_all(state.session.model, state.samples(), ["conv1"])["conv1"]
     state.replace_session(tinyvgg())
     assert state.top_examples is None
+
+
+def test_switching_a_channel_off_changes_that_layer_and_later_ones_but_never_the_weights(state):
+    session = state.session
+    weights, saved = session.weights(), state.checkpoint().state
+    before = {name: session.activation(name).copy() for name in ("conv1", "conv2", "relu2", "fc3")}
+    probabilities = session.probabilities().copy()
+    events = Recorder(state)
+    state.toggle_channel("conv2", 3)
+    assert events.take() == ["interventions_changed"] and state.interventions == {"conv2": {3: 0.0}}
+    assert not session.activation("conv2")[3].any() and session.activation("relu2")[3].max() == 0
+    np.testing.assert_array_equal(session.activation("conv2")[:3], before["conv2"][:3])
+    np.testing.assert_array_equal(session.activation("conv1"), before["conv1"])
+    assert not np.allclose(session.activation("fc3"), before["fc3"])
+    assert not np.allclose(session.probabilities(), probabilities)
+    np.testing.assert_allclose(session.plain_probabilities(), probabilities, atol=1e-6)
+    for name, value in weights.items():
+        np.testing.assert_array_equal(session.weights()[name], value)
+        np.testing.assert_array_equal(state.checkpoint().state[name].numpy(), saved[name].numpy())
+    state.toggle_channel("conv2", 3)
+    assert events.take() == ["interventions_changed"] and state.interventions == {}
+    np.testing.assert_allclose(session.probabilities(), probabilities, atol=1e-6)
+
+
+def test_a_scaled_channel_is_multiplied_and_clear_restores_every_channel(state):
+    conv2 = state.session.activation("conv2").copy()
+    events = Recorder(state)
+    state.set_channel_scale("conv2", 5, 2.0)
+    state.set_channel_scale("conv1", 0, 0.0)
+    state.set_channel_scale("conv1", 0, 0.0)  # no change, no event
+    assert events.take() == ["interventions_changed"] * 2
+    assert state.interventions == {"conv2": {5: 2.0}, "conv1": {0: 0.0}}
+    assert not state.session.activation("conv1")[0].any()
+    state.set_channel_scale("conv1", 0, 1.0)
+    np.testing.assert_allclose(state.session.activation("conv2")[5], 2 * conv2[5], rtol=1e-5, atol=1e-6)
+    state.clear_interventions()
+    state.clear_interventions()
+    assert events.take() == ["interventions_changed"] * 2 and state.interventions == {}
+    np.testing.assert_array_equal(state.session.activation("conv2"), conv2)
+
+
+def test_interventions_stay_through_inputs_and_weights_and_go_with_the_model(state):
+    state.toggle_channel("conv2", 1)
+    state.set_drawing(seven())
+    state.apply_snapshot(WeightsSnapshot(7, scaled(state.session.weights(), 1.01), state.session.id))
+    assert state.interventions == {"conv2": {1: 0.0}} and not state.session.activation("conv2")[1].any()
+    state.replace_session(tinyvgg())
+    assert state.interventions == {} and state.session.plain_probabilities() is not None
+
+
+@pytest.mark.parametrize(
+    "layer, channel, factor",
+    [("conv9", 0, 0.0), ("conv2", 16, 0.0), ("conv2", -1, 0.0), ("conv2", 1.5, 0.0), ("conv2", 2, float("nan"))],
+)
+def test_an_impossible_intervention_is_refused_and_changes_nothing(state, layer, channel, factor):
+    probabilities = state.session.probabilities().copy()
+    events = Recorder(state)
+    with pytest.raises(ViewerStateError):
+        state.set_channel_scale(layer, channel, factor)
+    assert events.take() == [] and state.interventions == {}
+    np.testing.assert_array_equal(state.session.probabilities(), probabilities)
+
+
+def test_a_test_sample_picked_by_index_browses_its_confusion_cell(state):
+    events = Recorder(state)
+    state.show_test_sample(12)
+    assert events.take() == ["input_changed"] and state.browse is None
+    assert state.input.sample == 12 and state.input.caption.startswith("test sample 13 / 1000")
+    evaluation = state.evaluate()
+    wrong = int(np.flatnonzero(evaluation.predicted != state.samples().labels)[0])
+    true, predicted = int(state.samples().labels[wrong]), int(evaluation.predicted[wrong])
+    events.take()
+    state.show_test_sample(wrong)
+    assert events.take() == ["browse_changed", "input_changed"]
+    assert (state.browse.true, state.browse.predicted) == (true, predicted) and state.input.sample == wrong
+    assert state.input.caption.startswith(f"true {true}, predicted {predicted}")
+    state.show_test_sample(wrong)
+    assert events.take() == ["input_changed"]
+    state.step_sample(1)  # Next stays in the cell
+    assert state.input.sample in state.browse.indices
+    with pytest.raises(ViewerStateError):
+        state.show_test_sample(1000)

@@ -1,10 +1,11 @@
 """Slow work off the GUI thread: results arrive on the GUI thread, newer requests win, cancel drops."""
+import gc
 import threading
 import time
 
 import pytest
 
-from gui.background import BackgroundTask, Cancelled
+from gui.background import BackgroundTask, Cancelled, GuiThreadCollection
 
 
 @pytest.fixture
@@ -67,3 +68,13 @@ def test_cancel_drops_the_result_and_errors_become_one_line(task, qtbot):
     with qtbot.waitSignal(task.failed, timeout=5000):
         task.start(lambda progress: 1 / 0)
     assert errors == ["division by zero"]
+
+
+def test_automatic_collection_is_off_while_a_window_lives_and_back_after_the_last_closes(window):
+    assert not gc.isenabled()  # the window collects on the GUI thread
+    other = GuiThreadCollection()
+    window.close()
+    assert not gc.isenabled()
+    other.close()
+    other.close()
+    assert gc.isenabled()

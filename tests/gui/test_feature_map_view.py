@@ -159,3 +159,33 @@ def test_nice_levels_contain_the_range_in_round_numbers(low, high, signed, expec
 def test_bad_shapes_are_rejected_with_a_clear_message(view, bad):
     with pytest.raises(FeatureMapShapeError, match="feature maps must"):
         view.set_maps(bad, "x")
+
+
+def test_right_click_or_ctrl_click_toggles_a_channel_without_enlarging(view, relu_maps, qtbot):
+    view.set_maps(relu_maps, "conv2")
+    viewport = view.view_widget().viewport()
+    clicked = []
+    view.unitClicked.connect(lambda *unit: clicked.append(unit))
+    with qtbot.waitSignal(view.channelToggled) as toggled:
+        QTest.mouseClick(viewport, Qt.MouseButton.RightButton, pos=view.unit_position(9, 2, 3))
+    assert toggled.args == [9]
+    with qtbot.waitSignal(view.channelToggled) as toggled:
+        QTest.mouseClick(viewport, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.ControlModifier, view.unit_position(4, 0, 0))
+    assert toggled.args == [4] and view.enlarged_map() is None and clicked == []
+
+
+def test_a_switched_off_channel_is_drawn_crossed_out(view, relu_maps):
+    view.set_maps(relu_maps, "conv2")
+
+    def pixel(channel):
+        point = view.unit_position(channel, 5, 5)  # on the cell's diagonal
+        return view.view_widget().grab().toImage().pixelColor(point)
+
+    plain = pixel(9)
+    view.set_scaled_channels({9: 0.0, 2: 1.5})
+    crossed = pixel(9)
+    assert crossed.red() > 200 and crossed.green() < 100 and crossed != plain
+    assert view.scaled_channels() == {9: 0.0, 2: 1.5}
+    assert view.title_text() == "conv2 · 1 switched off · 1 scaled"
+    view.set_scaled_channels({})
+    assert pixel(9) == plain and view.title_text() == "conv2"

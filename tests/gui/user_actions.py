@@ -82,7 +82,8 @@ def click_unit(view, channel: int, row: int, col: int) -> None:
 def open_tab(window, title: str) -> None:
     """Click the tab of that title beside the filters."""
     bar = window.tabs.tabBar()
-    index = next(i for i in range(bar.count()) if bar.tabText(i) == title)
+    index = next((i for i in range(bar.count()) if bar.tabText(i) == title), None)
+    assert index is not None, f"no tab titled {title!r}"
     QTest.mouseClick(bar, Qt.MouseButton.LeftButton, pos=bar.tabRect(index).center())
     assert window.tabs.currentIndex() == index
 
@@ -93,3 +94,18 @@ def hover_tooltip(widget: QWidget, point: QPoint) -> str:
     text = QToolTip.text()
     QToolTip.hideText()
     return text
+
+
+def choose(combo, text: str) -> None:
+    """Pick an entry of a combo box with the keyboard, as a user would (the combo emits ``activated``)."""
+    combo.setFocus()
+    assert combo.findText(text) >= 0, f"{text!r} is not among {[combo.itemText(i) for i in range(combo.count())]}"
+    key = Qt.Key.Key_Down if combo.findText(text) > combo.currentIndex() else Qt.Key.Key_Up
+    while combo.currentText() != text:
+        QTest.keyClick(combo, key)
+
+
+def click_table_cell(table, row: int, column: int, button=Qt.MouseButton.LeftButton) -> None:
+    """Click the centre of one cell of a QTableWidget."""
+    table.scrollToItem(table.item(row, column))
+    QTest.mouseClick(table.viewport(), button, pos=table.visualItemRect(table.item(row, column)).center())
