@@ -57,9 +57,10 @@ def test_hover_shows_the_sample_and_a_click_makes_it_the_input_and_selects_its_c
     np.testing.assert_array_equal(embedding.highlighted(), projection.in_cell(true, predicted))
 
 
-def test_a_confusion_cell_clicked_rings_its_points(window, embedding):
+def test_a_confusion_cell_clicked_rings_its_points(window, embedding, qtbot):
     open_tab(window, "Confusion matrix")
     click(window, "evaluateButton")
+    qtbot.waitUntil(lambda: window.confusion.matrix().size > 0, timeout=30_000)
     matrix = window.confusion.matrix()
     true, predicted = np.unravel_index(np.argmax(matrix - np.diag(np.diag(matrix))), matrix.shape)
     click_table_cell(window.confusion.table, int(true), int(predicted))
