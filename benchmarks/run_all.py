@@ -1,7 +1,7 @@
 """Runs every benchmark in turn and prints one table of figures (markdown), as in benchmarks/README.md.
 
 Each script prints its own details too; they run one after another in separate processes so one's
-memory, threads or Qt state never colours the next. Run offscreen: python benchmarks/run_all.py
+memory, threads or Qt state never colours the next. Run offscreen: .venv/bin/python benchmarks/run_all.py
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from _common import REPO, RESULT_PREFIX
 
 SCRIPTS = (
     "draw_latency.py", "live_training.py", "timer_lateness.py", "startup.py", "vgg_scale.py", "time_to_accuracy.py",
-    "top_examples.py", "feature_visualization.py", "large_image.py",
+    "top_examples.py", "feature_visualization.py", "large_image.py", "gui_responsiveness.py", "run_writer.py",
 )
 
 
