@@ -60,6 +60,7 @@ class TrainingCoordinator:
         # Each epoch's test pass runs here, off the caller's (the GUI's) thread, one at a time.
         self._test_passes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convscope-test-pass")
         self._pending: list[_PendingTest] = []
+        self._retiring: list[TrainingProcess] = []  # stopped, waiting for their epochs' test accuracy
 
     @property
     def state(self) -> TrainingState:
@@ -72,12 +73,15 @@ class TrainingCoordinator:
 
     @property
     def settling(self) -> bool:
-        """Test passes of finished epochs are still running: keep calling poll() for their results."""
-        return bool(self._pending)
+        """Test passes of finished epochs are still running, or stopped workers wait for them: keep
+        calling poll()."""
+        return bool(self._pending or self._retiring)
 
     def close(self) -> None:
-        """Stop the worker and drop test passes not yet done (the window is closing)."""
+        """Stop the worker and end every stopped one now, their last test passes in (the window is closing)."""
         self.stop()
+        self._collect_test_passes(wait=True)
+        self._end_retired()
         self._test_passes.shutdown(wait=True, cancel_futures=True)
 
     # ----------------------------------------------------------------- intents
@@ -110,14 +114,19 @@ class TrainingCoordinator:
             self._process.send("pause")
 
     def stop(self) -> None:
-        """Stop and join the worker; what it published last is applied first (if it still fits). Epoch
-        ends waiting in its queue are measured first, so their test accuracy reaches the run."""
+        """Stop training at once without waiting on anything: what the worker published so far is shown,
+        then it is paused and let go. poll() ends it once the test passes of its epochs are in, so their
+        accuracy still reaches its run; nothing it sends meanwhile is shown."""
         if self._process is not None:
             process, self._process = self._process, None
             for event in process.poll_events():
                 self._dispatch(event, process)
-            self._collect_test_passes(wait=True)
-            self._finish(process)
+            snapshot = process.newest_snapshot()
+            if snapshot is not None and not self._ended:
+                self.viewer.apply_snapshot(snapshot)
+            process.send("pause")
+            self._retiring.append(process)
+            self._end_retired()
         self._set_state(TrainingState.IDLE)
 
     def fork(self, settings: TrainSettings) -> bool:
@@ -180,6 +189,7 @@ class TrainingCoordinator:
 
     def poll(self) -> None:
         self._collect_test_passes()
+        self._end_retired()
         process = self._process
         if process is None:
             return
@@ -328,6 +338,13 @@ class TrainingCoordinator:
             accuracy = self.viewer.record_test(pending.test, *result)
             if accuracy is not None:
                 pending.process.send("test_accuracy", pending.test.step, accuracy)
+
+    def _end_retired(self) -> None:
+        """End the stopped workers none of whose test passes is still running (their runs close)."""
+        for process in list(self._retiring):
+            if not any(pending.process is process for pending in self._pending):
+                self._retiring.remove(process)
+                process.stop()  # paused already: it ends at once
 
     def _set_state(self, state: TrainingState) -> None:
         if state != self._state:

@@ -155,6 +155,7 @@ def test_a_fork_from_a_look_back_point_is_a_new_run_that_starts_from_those_weigh
     qtbot.waitUntil(lambda: window.coordinator.state.value == "running" and window.state.session.step > 0,
                     timeout=START_TIMEOUT_MS)
     click(window, "stopButton")
+    qtbot.waitUntil(lambda: not window.coordinator.settling, timeout=30_000)  # the stopped worker closed its run
     run = open_run(fork)
     assert run.settings["parent"] == {"run": str(folder), "step": 0} and run.settings["lr"] == 0.2
     assert run.steps()[0] == 0 and weights_equal(as_numpy(run.load(0)), looked_at)

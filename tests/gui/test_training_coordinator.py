@@ -253,8 +253,11 @@ def test_test_accuracy_measured_here_goes_back_to_the_worker_even_when_stopping(
     accuracy = viewer.history.test_accuracy[-1]
     assert worker.sent[-1] == ("test_accuracy", step, accuracy)
     worker.events = [EpochEnd(WeightsSnapshot(step + 63, viewer.session.weights(), worker.job.session))]
-    coordinator.stop()  # the waiting epoch end is measured and sent before the stop
-    assert worker.sent[-1] == ("test_accuracy", step + 63, viewer.history.test_accuracy[-1])
+    coordinator.stop()  # returns at once: the worker is paused and ends once its epoch's accuracy is in
+    assert coordinator.state == TrainingState.IDLE and not coordinator.active and worker.alive
+    assert worker.sent[-1] == ("pause",) and coordinator.settling
+    poll_until(coordinator, lambda: not coordinator.settling)
+    assert worker.sent[-1] == ("test_accuracy", step + 63, viewer.history.test_accuracy[-1]) and not worker.alive
 
 
 def test_a_verdict_is_said_and_its_weights_win_over_older_snapshots(coordinator, viewer):
