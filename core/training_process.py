@@ -17,6 +17,7 @@ import multiprocessing as mp
 import os
 import queue
 import signal
+import threading
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -27,6 +28,7 @@ import torch
 from core.architecture import ArchitectureError, build_model, parse
 from core.data import DataError, load_dataset
 from core.pacing import Pacer
+from core.priority import lower_priority
 from core.run_status import RunStatus
 from core.runs import RunWriter
 from core.trainer import DivergedError, HistoryDelta, MetricsHistory, Stopwatch, TrainConfig, Trainer
@@ -136,7 +138,23 @@ class TrainingProcess:
         self._heard = False  # the worker has sent something, so it is past its start-up
 
     def start(self) -> None:
-        self._process.start()
+        """Start the worker at a low priority from its first instruction: a child inherits the priority of
+        the thread that starts it, so it is started from a thread that lowered its own. Even its import of
+        torch (over a second of CPU) then leaves the window its core."""
+        failure: list[BaseException] = []
+
+        def start_low() -> None:
+            lower_priority()
+            try:
+                self._process.start()
+            except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
+                failure.append(exc)
+
+        starter = threading.Thread(target=start_low, name="convscope-trainer-start")
+        starter.start()
+        starter.join()
+        if failure:
+            raise failure[0]
         self._commands.put(("job", self.job))
 
     def send(self, command: str, *args) -> None:
@@ -145,6 +163,11 @@ class TrainingProcess:
 
     def is_alive(self) -> bool:
         return self._process.is_alive()
+
+    @property
+    def starting(self) -> bool:
+        """Nothing heard from the worker yet: still importing torch, with nothing to hand over."""
+        return not self._heard
 
     def poll_events(self) -> list[Progress | EpochEnd | Failure | FullState]:
         events = []

@@ -9,6 +9,7 @@ does, from a timer), and it reports through plain events. It never calls the win
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from core.architecture import PRESETS, Architecture, check_batch_size, parse
 from core.data import load_dataset
 from core.events import Event
 from core.model_session import ModelSession
+from core.priority import lower_priority
 from core.run_catalog import display_path
 from core.run_status import RunStatus
 from core.runs import RunError, new_run_folder
@@ -40,6 +42,10 @@ class _PendingTest:
     process: TrainingProcess
 
 
+RETIRE_SECONDS = 5.0
+"""How long a stopped worker may take to end once told to, before it is killed."""
+
+
 class TrainingCoordinator:
     """Events: ``state_changed`` (TrainingState), ``progressed`` (Progress), ``message`` (str),
     ``error`` (str, a problem the user should read: a refused start, a failed run), ``run_started``
@@ -58,9 +64,12 @@ class TrainingCoordinator:
         self.run_started = Event("run_started")
         self.run_ended = Event("run_ended")
         # Each epoch's test pass runs here, off the caller's (the GUI's) thread, one at a time.
-        self._test_passes = ThreadPoolExecutor(max_workers=1, thread_name_prefix="convscope-test-pass")
+        self._test_passes = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="convscope-test-pass", initializer=lower_priority
+        )
         self._pending: list[_PendingTest] = []
-        self._retiring: list[TrainingProcess] = []  # stopped, waiting for their epochs' test accuracy
+        # Stopped workers: waiting for their epochs' test accuracy, then told to end (by this deadline).
+        self._retiring: dict[TrainingProcess, float | None] = {}
 
     @property
     def state(self) -> TrainingState:
@@ -81,7 +90,7 @@ class TrainingCoordinator:
         """Stop the worker and end every stopped one now, their last test passes in (the window is closing)."""
         self.stop()
         self._collect_test_passes(wait=True)
-        self._end_retired()
+        self._end_retired(wait=True)
         self._test_passes.shutdown(wait=True, cancel_futures=True)
 
     # ----------------------------------------------------------------- intents
@@ -125,7 +134,7 @@ class TrainingCoordinator:
             if snapshot is not None and not self._ended:
                 self.viewer.apply_snapshot(snapshot)
             process.send("pause")
-            self._retiring.append(process)
+            self._retiring[process] = None
             self._end_retired()
         self._set_state(TrainingState.IDLE)
 
@@ -230,7 +239,7 @@ class TrainingCoordinator:
             if architecture != viewer.session.architecture:
                 self._replace_model(architecture, settings, seed=0)
             else:
-                self._check_classes(architecture, settings.dataset)
+                self._check_classes(architecture)
         except ValueError as exc:
             self.error.emit(str(exc))
             return None
@@ -250,18 +259,21 @@ class TrainingCoordinator:
 
     def _replace_model(self, architecture: Architecture, settings: TrainSettings, seed: int) -> None:
         """A model of ``architecture`` with random weights and the data set's classes and normalization."""
-        samples = self._check_classes(architecture, settings.dataset)
+        self._check_classes(architecture)
+        samples = load_dataset(settings.dataset, "test", architecture.input_shape)
         session = ModelSession.from_architecture(architecture, samples.classes, samples.normalization, seed)
         self.viewer.replace_session(session, architecture_text=settings.architecture)
 
-    def _check_classes(self, architecture: Architecture, dataset: str):
-        samples = load_dataset(dataset, "test", architecture.input_shape)
-        if len(samples.classes) != architecture.num_classes:
+    def _check_classes(self, architecture: Architecture) -> None:
+        """Refuse an architecture whose outputs do not match the classes. The window's test set names them
+        (at any input size the same), so a refusal loads nothing: fitting 1,000 digits to another input
+        size took 0.3 s."""
+        classes = self.viewer.samples().classes
+        if len(classes) != architecture.num_classes:
             raise ValueError(
-                f"the data set has {len(samples.classes)} classes but the architecture's last layer has "
-                f"{architecture.num_classes} outputs: change the last FC to FC({len(samples.classes)})"
+                f"the data set has {len(classes)} classes but the architecture's last layer has "
+                f"{architecture.num_classes} outputs: change the last FC to FC({len(classes)})"
             )
-        return samples
 
     def _job(
         self, architecture: Architecture, settings: TrainSettings, config: TrainConfig, folder: Path | None,
@@ -339,12 +351,24 @@ class TrainingCoordinator:
             if accuracy is not None:
                 pending.process.send("test_accuracy", pending.test.step, accuracy)
 
-    def _end_retired(self) -> None:
-        """End the stopped workers none of whose test passes is still running (their runs close)."""
-        for process in list(self._retiring):
-            if not any(pending.process is process for pending in self._pending):
-                self._retiring.remove(process)
-                process.stop()  # paused already: it ends at once
+    def _end_retired(self, wait: bool = False) -> None:
+        """Tell the stopped workers none of whose test passes is still running to end (their runs close),
+        and reap those that have: never waiting on a process unless `wait` (the window is closing)."""
+        now = time.monotonic()
+        for process, deadline in list(self._retiring.items()):
+            if any(pending.process is process for pending in self._pending):
+                continue
+            overdue = deadline is not None and now > deadline
+            if wait or not process.is_alive() or process.starting or overdue:
+                del self._retiring[process]
+                # gone already, or still starting (nothing to hand over), or overdue: killed at once
+                process.stop(timeout=RETIRE_SECONDS if wait else 0.0)
+            elif deadline is None:
+                process.send("stop")
+                self._retiring[process] = now + RETIRE_SECONDS
+            else:
+                process.poll_events()  # read and dropped, so a worker flushing its queues can exit
+                process.newest_snapshot()
 
     def _set_state(self, state: TrainingState) -> None:
         if state != self._state:

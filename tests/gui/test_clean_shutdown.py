@@ -58,6 +58,11 @@ def forkserver_workers(monkeypatch):
     multiprocessing.forkserver._forkserver._stop()  # the server would otherwise outlive the test
 
 
+def settled(coordinator) -> bool:
+    coordinator.poll()
+    return not coordinator.settling
+
+
 @pytest.mark.slow
 def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot, forkserver_workers):
     coordinator = xo_coordinator()
@@ -74,6 +79,7 @@ def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot
             qtbot.waitUntil(lambda: polled_until(coordinator, TrainingState.RUNNING), timeout=20_000)
         coordinator.stop()
         assert coordinator.state == TrainingState.IDLE and not coordinator.active
+        qtbot.waitUntil(lambda: settled(coordinator), timeout=10_000)  # a stopped worker ends on its own
         assert not multiprocessing.active_children()
     elapsed = time.perf_counter() - started
     assert states.count("idle") == CYCLES + 1 and states.count("running") >= CYCLES // 10
@@ -88,8 +94,9 @@ def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
     threads, descriptors = threading.active_count(), open_file_descriptors()
     for _ in range(2):
         coordinator.start(XO)
-        coordinator.stop()
-        assert coordinator.state == TrainingState.IDLE and not multiprocessing.active_children()
+        coordinator.stop()  # a worker still starting is killed at once: nothing to wait for
+        assert coordinator.state == TrainingState.IDLE and not coordinator.settling
+        assert not multiprocessing.active_children()
     qtbot.waitUntil(lambda: threading.active_count() <= threads, timeout=5_000)
     assert open_file_descriptors() <= descriptors
 

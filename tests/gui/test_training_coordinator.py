@@ -40,6 +40,7 @@ class ScriptedWorker:
         self.snapshot: WeightsSnapshot | None = None
         self.final_snapshot: WeightsSnapshot | None = None
         self.alive = False
+        self.starting = False  # a scripted worker has always started
         ScriptedWorker.made.append(self)
 
     def start(self) -> None:
@@ -48,6 +49,8 @@ class ScriptedWorker:
     def send(self, command: str, *args) -> None:
         self.commands.append(command)
         self.sent.append((command, *args))
+        if command == "stop":
+            self.alive = False
 
     def is_alive(self) -> bool:
         return self.alive
@@ -63,7 +66,7 @@ class ScriptedWorker:
     def take_pending(self) -> list:
         return []
 
-    def stop(self):
+    def stop(self, timeout: float = 2.0):
         self.alive = False
         return self.poll_events(), self.final_snapshot
 
@@ -257,7 +260,33 @@ def test_test_accuracy_measured_here_goes_back_to_the_worker_even_when_stopping(
     assert coordinator.state == TrainingState.IDLE and not coordinator.active and worker.alive
     assert worker.sent[-1] == ("pause",) and coordinator.settling
     poll_until(coordinator, lambda: not coordinator.settling)
-    assert worker.sent[-1] == ("test_accuracy", step + 63, viewer.history.test_accuracy[-1]) and not worker.alive
+    assert worker.sent[-2:] == [("test_accuracy", step + 63, viewer.history.test_accuracy[-1]), ("stop",)]
+    assert not worker.alive
+
+
+class StubbornWorker(ScriptedWorker):
+    """A worker that never ends when told to (hung in a batch, say)."""
+
+    def send(self, command: str, *args) -> None:
+        self.commands.append(command)
+        self.sent.append((command, *args))
+
+
+def test_a_stopped_worker_that_does_not_end_is_killed_after_its_grace_time_without_blocking_the_caller(
+    viewer, monkeypatch
+):
+    monkeypatch.setattr("gui.training_coordinator.RETIRE_SECONDS", 0.2)
+    ScriptedWorker.made.clear()
+    coordinator = TrainingCoordinator(viewer, process_factory=StubbornWorker)
+    coordinator.start(settings())
+    worker = ScriptedWorker.made[-1]
+    started = time.monotonic()
+    coordinator.stop()
+    assert time.monotonic() - started < 0.1 and worker.sent[-2:] == [("pause",), ("stop",)]
+    coordinator.poll()
+    assert worker.alive and coordinator.settling  # still within its grace time
+    poll_until(coordinator, lambda: not coordinator.settling, timeout_s=5)
+    assert not worker.alive and time.monotonic() - started >= 0.2
 
 
 def test_a_verdict_is_said_and_its_weights_win_over_older_snapshots(coordinator, viewer):
