@@ -1,3 +1,5 @@
+import os
+import sys
 import time
 
 import numpy as np
@@ -7,6 +9,7 @@ from core.architecture import PRESETS
 from core.run_status import RunStatus
 from core.runs import open_run
 from core.trainer import TrainConfig
+from core.priority import BACKGROUND_NICENESS
 from core.training_process import (
     EpochEnd, Failure, FullState, Progress, RunEnded, TrainingJob, TrainingProcess, TrainingState,
 )
@@ -32,6 +35,9 @@ def test_worker_runs_pauses_steps_and_stops():
     process = TrainingProcess(job)
     process.start()
     try:
+        if sys.platform == "linux":  # the worker yields the CPU to the window from its start, torch's import included
+            assert os.getpriority(os.PRIO_PROCESS, process._process.pid) >= BACKGROUND_NICENESS
+            assert os.getpriority(os.PRIO_PROCESS, 0) < BACKGROUND_NICENESS  # the caller keeps its own
         process.send("step")
         events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.step == 1 for e in ev))
         assert any(isinstance(e, Progress) and e.step == 1 and e.state == TrainingState.PAUSED for e in events)
