@@ -76,11 +76,12 @@ def current_rss_mib() -> float:
 
 
 def qt_app():
-    """The QApplication, set up as gui.app.run_app does (one torch thread for the GUI process)."""
-    import torch
+    """The QApplication, set up as gui.app.run_app does (one torch thread, the GIL handed over quickly)."""
     from PySide6.QtWidgets import QApplication
 
-    torch.set_num_threads(1)
+    from gui.app import share_the_cpu_with_the_window
+
+    share_the_cpu_with_the_window()
     return QApplication.instance() or QApplication([sys.argv[0]])
 
 

@@ -33,6 +33,18 @@ def keep_freed_memory_for_reuse() -> None:
     libc.mallopt(m_trim_threshold, 1 * 2**30)
 
 
+GIL_SWITCH_SECONDS = 0.001
+
+
+def share_the_cpu_with_the_window() -> None:
+    """One torch thread on the GUI side (the trainer's process has the other core), and the GIL handed
+    over within 1 ms instead of Python's 5: every torch op on the GUI thread gives up the GIL, and a
+    background thread (a test pass, an attribution) then kept it for up to 5 ms each time. Measured with
+    benchmarks/gui_responsiveness.py: the longest block went from 81-103 ms to 62-73 ms."""
+    torch.set_num_threads(1)
+    sys.setswitchinterval(GIL_SWITCH_SECONDS)
+
+
 def run_app(
     checkpoint: str | None = None,
     screenshot: str | None = None,
@@ -41,7 +53,7 @@ def run_app(
 ) -> int:
     """``user_model``: (FILE.py:FUNCTION, CxHxW, weights file or None) to inspect the user's own nn.Module;
     ``follow``: a run folder to show and follow (with ``screenshot``: its newest snapshot)."""
-    torch.set_num_threads(1)  # the trainer's process has the other core
+    share_the_cpu_with_the_window()
     keep_freed_memory_for_reuse()
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Convscope")

@@ -13,10 +13,12 @@ from collections.abc import Callable
 from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtWidgets import QMessageBox, QWidget
 
+from core.checkpoint import Checkpoint
 from core.model_session import ModelSession
 from core.session_store import SETTINGS_FILE, SavedSession, SessionStore
 from core.train_settings import TrainSettings
 from core.viewer_state import ViewerState
+from gui.background import BackgroundTask
 
 AUTOSAVE_INTERVAL_MS = 10_000
 
@@ -48,6 +50,10 @@ class Autosave(QObject):
         self._timer = QTimer(self)
         self._timer.setInterval(AUTOSAVE_INTERVAL_MS)
         self._timer.timeout.connect(self._save_if_changed)
+        # The periodic save writes its files off the GUI thread (15-60 ms of torch.save and fsync-free
+        # writes otherwise, landing in the middle of whatever the user does).
+        self._writing: BackgroundTask | None = BackgroundTask("autosave", self)  # None once closed
+        self._writing.failed.connect(self._write_failed)
 
     def start(self, offer_restore: bool) -> None:
         """Claim a slot, offer a crashed session back (if asked to), then save periodically."""
@@ -77,6 +83,9 @@ class Autosave(QObject):
         if self.store is None:
             return
         self.save_now()
+        if self._writing is not None:
+            self._writing.close()
+            self._writing = None
         if not offer_again:
             try:
                 self.store.mark_closed()
@@ -85,22 +94,33 @@ class Autosave(QObject):
         self.store.release()
 
     def save_now(self) -> None:
-        """Write model, weights, metrics, settings and input; a failure is reported, never raised."""
+        """Write model, weights, metrics, settings and input now (a periodic write under way ends first);
+        a failure is reported, never raised."""
+        if self._writing is not None:
+            self._writing.wait()
+        what = self._what_to_save()
+        if what is None:
+            return
+        try:
+            self.store.save(*what)
+        except (OSError, ValueError) as exc:
+            self._write_failed(getattr(exc, "strerror", None) or str(exc))
+            return
+        self._dirty = False
+
+    def _what_to_save(self) -> tuple[Checkpoint, dict, object] | None:
+        """A copy of the session as it is now: a write on another thread never sees later changes."""
         state = self.state
         if self.store is None or state.session.architecture is None:
-            return
+            return None
         settings = {
             "training": self._read_settings().to_dict(),
             "layer": state.layer,
             "dataset": state.dataset_source,
             "caption": state.input.caption,
         }
-        try:
-            self.store.save(state.checkpoint(), settings, state.input.x)
-        except (OSError, ValueError) as exc:
-            self.message.emit(f"autosave failed: {getattr(exc, 'strerror', None) or exc}")
-            return
-        self._dirty = False
+        image = None if state.input.x is None else state.input.x.copy()
+        return state.checkpoint(), settings, image
 
     def restore(self, saved: SavedSession) -> None:
         """Show the saved session; a part that cannot be restored is skipped and said."""
@@ -164,8 +184,16 @@ class Autosave(QObject):
         self._dirty = True
 
     def _save_if_changed(self) -> None:
-        if self._dirty:
-            self.save_now()
+        if not self._dirty or self._writing is None or self._writing.busy:
+            return
+        what = self._what_to_save()
+        if what is not None:
+            self._dirty = False
+            self._writing.start(lambda _progress: self.store.save(*what))
+
+    def _write_failed(self, problem: str) -> None:
+        self._dirty = True  # tried again at the next tick
+        self.message.emit(f"autosave failed: {problem}")
 
 
 def _saved_at(store: SessionStore) -> float:

@@ -92,6 +92,7 @@ class MainWindow(QMainWindow):
         if isinstance(geometry, QByteArray):
             self.restoreGeometry(geometry)
         self.autosave.start(offer_restore)
+        self._collection.freeze_built()
 
     # ----------------------------------------------------------------- construction
 
