@@ -17,11 +17,15 @@ class MessageBar(QWidget):
         self.label = QLabel(" ")
         self.label.setObjectName("messageBar")
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        dismiss = QToolButton()
+        dismiss = self._dismiss = QToolButton()
         dismiss.setObjectName("dismissMessage")
         dismiss.setText("✕")
         dismiss.setToolTip("Dismiss the message")
         dismiss.clicked.connect(self.clear)
+        keep_place = dismiss.sizePolicy()
+        keep_place.setRetainSizeWhenHidden(True)  # shown only with a message; the bar never moves
+        dismiss.setSizePolicy(keep_place)
+        dismiss.hide()
         self.busy_label = QLabel("")
         self.busy_label.setObjectName("busyLabel")
         self.busy_bar = QProgressBar()
@@ -82,6 +86,7 @@ class MessageBar(QWidget):
         self.label.setStyleSheet(style)
         self.label.setText(_shortened(text))
         self.label.setToolTip(_shortened(tooltip))
+        self._dismiss.setVisible(bool(tooltip))
 
 
 def _shortened(text: str) -> str:
