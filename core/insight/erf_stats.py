@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.insight._model import InsightError, batch_of_one, leaf
+from core.insight.model_input import InsightError, batch_of_one, layer_named
 from core.receptive_field import ReceptiveField, UnitBox, effective_receptive_field, receptive_fields, unit_box
 
 
@@ -118,7 +118,7 @@ def erf_over_training(
     working = copy.deepcopy(model) if isinstance(model, nn.Module) else model()
     if not isinstance(working, nn.Module):
         raise InsightError(f"model must be an nn.Module or a function returning one, got {type(working).__name__}")
-    leaf(working, layer)
+    layer_named(working, layer)
     image = batch_of_one(working, x)
     records = [rf for rf in receptive_fields(working, tuple(int(v) for v in image.shape[1:])) if rf.name == layer]
     rf = records[-1]

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.insight._model import InsightError, evaluating, first_tensor, input_kind, leaf
+from core.insight.model_input import InsightError, eval_mode, first_tensor, input_kind, layer_named
 from core.preprocess import Normalization
 
 DEFAULT_STEPS = 128
@@ -78,7 +78,7 @@ def visualize_channel(
         raise InsightError(f"steps must be a whole number of at least 0, got {steps!r}")
     low, high = _range_tensors(value_range, channels)
     working = copy.deepcopy(model)
-    target = leaf(working, layer)
+    target = layer_named(working, layer)
     for parameter in working.parameters():
         parameter.requires_grad_(False)
     dtype, device = input_kind(working)
@@ -92,7 +92,7 @@ def visualize_channel(
 
     handle = target.register_forward_hook(stop_at_layer)
     try:
-        with evaluating(working), torch.enable_grad():
+        with eval_mode(working), torch.enable_grad():
             _check_unit(working, layer, channel, unit, low, high, image, dtype, device)
             for step in range(int(steps)):
                 if should_stop is not None and should_stop():

@@ -35,6 +35,40 @@ def model_device(model: nn.Module) -> torch.device:
     return torch.device("cpu")
 
 
+def input_kind(model: nn.Module) -> tuple[torch.dtype, torch.device]:
+    """The dtype and device the model's floating-point parameters live in, which its input must match."""
+    reference = next((p for p in model.parameters() if p.is_floating_point()), None)
+    if reference is None:
+        return torch.float32, torch.device("cpu")
+    return reference.dtype, reference.device
+
+
+def batch_of_one(model: nn.Module, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """(H, W), (C, H, W) or (1, C, H, W) -> a detached (1, C, H, W) copy in the model's dtype and device."""
+    image = (x if isinstance(x, torch.Tensor) else torch.tensor(np.array(x))).detach()
+    if image.dim() == 2:
+        image = image[None, None]
+    elif image.dim() == 3:
+        image = image[None]
+    if image.dim() != 4 or image.shape[0] != 1:
+        raise InsightError(f"x must be one image shaped (H, W), (C, H, W) or (1, C, H, W), got {tuple(image.shape)}")
+    dtype, device = input_kind(model)
+    return image.to(dtype=dtype, device=device).clone()
+
+
+def first_tensor(value: object) -> torch.Tensor | None:
+    """A layer's output as one tensor: itself, or the first tensor of a tuple or list."""
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (tuple, list)):
+        return next((v for v in value if isinstance(v, torch.Tensor)), None)
+    return None
+
+
+def shape_text(shape: tuple[int, ...] | torch.Size) -> str:
+    return "x".join(str(int(v)) for v in shape)
+
+
 def input_array(x: np.ndarray | torch.Tensor) -> np.ndarray:
     """One finite float32 (C, H, W) input as a numpy copy (so torch may write to it)."""
     if isinstance(x, torch.Tensor):
@@ -62,13 +96,15 @@ def images_per_batch(values_per_image: int, most: int) -> int:
 
 @contextmanager
 def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
-    """Eval mode (dropout off, batch-norm running statistics) for the duration, then the mode it had."""
-    was_training = model.training
+    """Eval mode (dropout off, batch-norm running statistics) for the duration, then every module's own
+    mode back, as if nothing happened (a model may hold a frozen block in eval mode while it trains)."""
+    modes = {module: module.training for module in model.modules()}
     model.eval()
     try:
         yield model
     finally:
-        model.train(was_training)
+        for module, training in modes.items():
+            module.train(training)
 
 
 def logits_of(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
@@ -87,13 +123,16 @@ def checked_class(target: int, num_classes: int, what: str = "target") -> int:
 
 
 def layer_named(model: nn.Module, name: str) -> nn.Module:
-    """The leaf layer called `name` (as core.inspect.leaf_layers names it)."""
+    """The leaf layer called `name` (as core.inspect.leaf_layers names it); a block of layers is refused."""
+    modules = dict(model.named_modules())
+    if name and name in modules and any(True for _ in modules[name].children()):
+        raise InsightError(f"{name!r} is a block of layers, not one layer; pick one of its layers")
     layers = dict(leaf_layers(model))
     if name in layers:
         return layers[name]
     close = difflib.get_close_matches(str(name), list(layers), n=1)
     hint = f"; did you mean {close[0]!r}?" if close else f"; its layers are {', '.join(layers) or 'none'}"
-    raise InsightError(f"the model has no layer {name!r}{hint}")
+    raise InsightError(f"the model has no layer named {name!r}{hint}")
 
 
 def last_conv_name(model: nn.Module) -> str:

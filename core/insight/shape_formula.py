@@ -15,8 +15,9 @@ import torch
 from torch import nn
 
 from core.architecture import Architecture, ConvNet, layer_table
-from core.insight._model import InsightError, evaluating, input_kind, leaves
+from core.insight.model_input import InsightError, eval_mode, input_kind
 from core.insight._window import conv_padding, pair
+from core.inspect import leaf_layers
 
 _WINDOWED = (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)
 _ADAPTIVE = (nn.AdaptiveAvgPool2d, nn.AdaptiveMaxPool2d)
@@ -151,9 +152,9 @@ def _from_hooks(model: nn.Module, input_shape: tuple[int, int, int]) -> list[Lay
         return record
 
     dtype, device = input_kind(model)
-    handles = [module.register_forward_hook(recorder(name)) for name, module in leaves(model)]
+    handles = [module.register_forward_hook(recorder(name)) for name, module in leaf_layers(model)]
     try:
-        with torch.no_grad(), evaluating(model):
+        with torch.no_grad(), eval_mode(model):
             model(torch.zeros((1, *input_shape), dtype=dtype, device=device))
     except (RuntimeError, ValueError, TypeError) as error:
         raise InsightError(f"the model cannot run on a {_dims(input_shape)} input: {error}") from error

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from core.data import Dataset
-from core.insight._model import InsightError, evaluating, first_tensor, input_kind, leaf
+from core.insight.model_input import InsightError, eval_mode, first_tensor, input_kind, layer_named
 from core.receptive_field import ReceptiveField, unit_box
 
 DEFAULT_K = 9
@@ -100,7 +100,7 @@ def top_examples_all(
         raise InsightError(f"batch_size must be a whole number of at least 1, got {batch_size!r}")
     dtype, device = input_kind(model)
     try:
-        with TopExampleRecorder(model, layers, k) as recorder, torch.no_grad(), evaluating(model):
+        with TopExampleRecorder(model, layers, k) as recorder, torch.no_grad(), eval_mode(model):
             for start in range(0, len(images), batch_size):
                 chunk = np.array(images[start : start + batch_size], dtype=np.float32)  # a writable copy
                 model(torch.from_numpy(chunk).to(dtype=dtype, device=device))
@@ -126,7 +126,7 @@ class TopExampleRecorder:
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise InsightError(f"k must be a whole number of at least 1, got {k!r}")
         self.names = list(dict.fromkeys(layers))
-        self.modules = {name: leaf(model, name) for name in self.names}
+        self.modules = {name: layer_named(model, name) for name in self.names}
         self.model = model
         self.tops = {name: _RunningTop(int(k)) for name in self.names}
         self.widths: dict[str, int] = {}

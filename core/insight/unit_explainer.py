@@ -16,8 +16,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.insight._model import InsightError, batch_of_one, evaluating, first_tensor, leaf, leaves, shape_text
+from core.insight.model_input import InsightError, batch_of_one, eval_mode, first_tensor, layer_named, shape_text
 from core.insight._window import conv_padding, pair
+from core.inspect import leaf_layers
 
 TOP_CONTRIBUTIONS = 10
 """How many of the largest positive (and negative) votes an FC explanation lists."""
@@ -157,15 +158,15 @@ def explain_unit(
     The model runs once in eval mode without gradients; its modes are restored afterwards. Hooks
     sit on it during that forward, so call this on the thread that uses the model (or on a copy).
     """
-    target = leaf(model, layer)
+    target = layer_named(model, layer)
     image = batch_of_one(model, x)
     capture = _Capture()
     handles = [
         module.register_forward_hook(_recorder(capture, module is target, module))
-        for _, module in leaves(model)
+        for _, module in leaf_layers(model)
     ]
     try:
-        with torch.no_grad(), evaluating(model):
+        with torch.no_grad(), eval_mode(model):
             model_output = model(image)
     except (RuntimeError, ValueError, TypeError) as error:
         raise InsightError(f"the model cannot run on a {shape_text(image.shape[1:])} input: {error}") from error

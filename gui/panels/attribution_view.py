@@ -26,6 +26,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.task_progress import show_busy, show_progress
+
 PREDICTED = -1  # the class entry that follows the prediction
 NO_CLASS = -1  # no second class to compare with
 OVERLAY_ALPHA = 220  # opacity of the strongest heatmap value over the input
@@ -237,16 +239,10 @@ class AttributionView(QWidget):
         self._faithfulness.setText("")
 
     def set_busy(self, busy: bool, text: str = "") -> None:
-        """A computation runs in the background (the bar keeps its place, so nothing jumps per stroke)."""
-        self.cancel_button.setEnabled(busy)
-        self.progress.setFormat(text if busy else "")
-        if not busy:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
+        show_busy(self.progress, self.cancel_button, busy, text)
 
     def set_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(min(done, total))
+        show_progress(self.progress, done, total)
 
     # ----------------------------------------------------------------- read back (tests, exports)
 

@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from gui.task_progress import show_busy, show_progress
+
 PICK_RADIUS_PX = 8
 THUMBNAIL_PX = 112
 FOLLOW = ""  # the layer entry that follows the layer on show
@@ -206,15 +208,10 @@ class EmbeddingView(QWidget):
         self.caption.setText(text)
 
     def set_busy(self, busy: bool, text: str = "") -> None:
-        self.cancel_button.setEnabled(busy)
-        self.progress.setFormat(text if busy else "")
-        if not busy:
-            self.progress.setRange(0, 1)
-            self.progress.setValue(0)
+        show_busy(self.progress, self.cancel_button, busy, text)
 
     def set_progress(self, done: int, total: int) -> None:
-        self.progress.setRange(0, max(1, total))
-        self.progress.setValue(min(done, total))
+        show_progress(self.progress, done, total)
 
     # ----------------------------------------------------------------- read back (tests)
 

@@ -71,7 +71,7 @@ def test_gradcam_takes_any_layer_with_maps_and_explains_the_others(trained_lenet
     assert attribute(trained_lenet, x, 7, "gradcam", layer="relu1").shape == (28, 28)
     with pytest.raises(InsightError, match="'fc1' has none"):
         attribute(trained_lenet, x, 7, "gradcam", layer="fc1")
-    with pytest.raises(InsightError, match="no layer 'conv9'; did you mean 'conv2'"):
+    with pytest.raises(InsightError, match="no layer named 'conv9'; did you mean 'conv2'"):
         attribute(trained_lenet, x, 7, "gradcam", layer="conv9")
 
 

@@ -94,7 +94,7 @@ def test_should_stop_cancels_before_anything_is_projected(trained_lenet, mnist_t
     ("kwargs", "message"),
     [
         ({"layer": "relu4", "method": "umap"}, "unknown embedding method 'umap'"),
-        ({"layer": "fc9"}, "no layer 'fc9'"),
+        ({"layer": "fc9"}, "no layer named 'fc9'"),
         ({"layer": "relu4", "limit": 2}, "at least 3 samples"),
     ],
 )

@@ -113,7 +113,7 @@ def test_ranking_works_for_models_that_are_not_a_chain(model_name, colour_net):
 @pytest.mark.parametrize(
     ("off", "message"),
     [
-        ({"conv7": [1]}, "no layer 'conv7'"),
+        ({"conv7": [1]}, "no layer named 'conv7'"),
         ({"conv2": [-1]}, "channel -1 is not a channel number"),
         ({"conv2": {1: float("nan")}}, "must be finite"),
         ({"conv2": 3}, "give a list of channels"),
@@ -127,7 +127,7 @@ def test_bad_interventions_get_a_one_line_message(trained_lenet, mnist_test, off
 
 
 def test_ranking_needs_a_layer_with_channels(trained_lenet, mnist_test):
-    with pytest.raises(InsightError, match="no layer 'conv3'"):
+    with pytest.raises(InsightError, match="no layer named 'conv3'"):
         rank_channels(trained_lenet, mnist_test.images[0], "conv3")
     with pytest.raises(InsightError, match="class 12 is out of range"):
         rank_channels(trained_lenet, mnist_test.images[0], "conv2", target=12)

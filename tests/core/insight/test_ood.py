@@ -91,7 +91,7 @@ def test_bad_calibration_gets_a_one_line_message(trained_lenet, mnist_train, mni
         OodDetector.calibrate(trained_lenet, mnist_train, mnist_test, quantile=99)
     with pytest.raises(InsightError, match="more than 5 training and 2 test samples"):
         OodDetector.calibrate(trained_lenet, _part(mnist_train, slice(0, 3)), mnist_test)
-    with pytest.raises(InsightError, match="no layer 'fc7'"):
+    with pytest.raises(InsightError, match="no layer named 'fc7'"):
         OodDetector.calibrate(
             trained_lenet, _part(mnist_train, slice(0, 50)), _part(mnist_test, slice(0, 20)), layer="fc7"
         )
