@@ -199,6 +199,7 @@ class MainWindow(QMainWindow):
         coordinator.error.connect(self.show_error)
         coordinator.error.connect(lambda text: self.training.show_message(text, error=True))
         coordinator.message.connect(self.show_message)
+        coordinator.busy.connect(self._on_coordinator_busy)
 
     # ----------------------------------------------------------------- public contract
 
@@ -255,6 +256,12 @@ class MainWindow(QMainWindow):
             if state == TrainingState.STARTING:
                 self.training.set_progress(0.0, "starting…")
                 self.training.show_message("")
+
+    def _on_coordinator_busy(self, text: str) -> None:
+        """A new model is being built off the GUI thread: shown, and polled for."""
+        self.messages.set_busy(text)
+        if text and not self._poll_timer.isActive():
+            self._poll_timer.start()
 
     def _poll(self) -> None:
         """While training, and until the last epoch's test pass is in."""
@@ -335,8 +342,8 @@ class MainWindow(QMainWindow):
         self.editor.cancel_pending_edit()
         self.files.close()
         self.insight.close()
-        self._collection.close()
         self.autosave.close(offer_again=by_signal and self.state.unsaved_training)
+        self._collection.close()  # last: a collection on a worker thread still running could hang
         super().closeEvent(event)
 
 
