@@ -42,6 +42,14 @@ class _PendingTest:
     process: TrainingProcess
 
 
+@dataclass
+class _PendingBuild:
+    future: Future  # the new ModelSession
+    text: str  # the architecture as the user typed it
+    session: int  # the session on show when it was asked for: a build for one replaced since is dropped
+    then: Callable[[], object]  # what waited for the new model (Start, Step, or saying it is done)
+
+
 RETIRE_SECONDS = 5.0
 """How long a stopped worker may take to end once told to, before it is killed."""
 
@@ -49,7 +57,8 @@ RETIRE_SECONDS = 5.0
 class TrainingCoordinator:
     """Events: ``state_changed`` (TrainingState), ``progressed`` (Progress), ``message`` (str),
     ``error`` (str, a problem the user should read: a refused start, a failed run), ``run_started``
-    (the run folder, or None when it cannot be written) and ``run_ended`` (RunEnded: the verdict)."""
+    (the run folder, or None when it cannot be written), ``run_ended`` (RunEnded: the verdict) and
+    ``busy`` (what is being prepared off the caller's thread, "" when done)."""
 
     def __init__(self, viewer: ViewerState, process_factory: ProcessFactory = TrainingProcess) -> None:
         self.viewer = viewer
@@ -63,11 +72,18 @@ class TrainingCoordinator:
         self.error = Event("error")
         self.run_started = Event("run_started")
         self.run_ended = Event("run_ended")
+        self.busy = Event("busy")
         # Each epoch's test pass runs here, off the caller's (the GUI's) thread, one at a time.
         self._test_passes = ThreadPoolExecutor(
             max_workers=1, thread_name_prefix="convscope-test-pass", initializer=lower_priority
         )
         self._pending: list[_PendingTest] = []
+        # A new architecture's model is built here (its data fitted to the input size, its weights drawn:
+        # 7 s for VGG-16), off the caller's thread; poll() shows it.
+        self._builds = ThreadPoolExecutor(
+            max_workers=1, thread_name_prefix="convscope-model-build", initializer=lower_priority
+        )
+        self._building: _PendingBuild | None = None
         # Stopped workers: waiting for their epochs' test accuracy, then told to end (by this deadline).
         self._retiring: dict[TrainingProcess, float | None] = {}
 
@@ -82,13 +98,20 @@ class TrainingCoordinator:
 
     @property
     def settling(self) -> bool:
-        """Test passes of finished epochs are still running, or stopped workers wait for them: keep
-        calling poll()."""
-        return bool(self._pending or self._retiring)
+        """A new model is being built, test passes of finished epochs are still running, or stopped
+        workers wait for them: keep calling poll()."""
+        return bool(self._building or self._pending or self._retiring)
+
+    @property
+    def building(self) -> bool:
+        """A new architecture's model is being built; poll() shows it (and starts what waited for it)."""
+        return self._building is not None
 
     def close(self) -> None:
         """Stop the worker and end every stopped one now, their last test passes in (the window is closing)."""
         self.stop()
+        self._building = None
+        self._builds.shutdown(wait=True, cancel_futures=True)
         self._collect_test_passes(wait=True)
         self._end_retired(wait=True)
         self._test_passes.shutdown(wait=True, cancel_futures=True)
@@ -100,7 +123,7 @@ class TrainingCoordinator:
         if self._state == TrainingState.PAUSED and self.active:
             self._process.send("run")
             return True
-        return self._start_new(settings)
+        return self._with_model_of(settings, lambda: self._start_new(settings))
 
     def toggle(self, settings: TrainSettings) -> None:
         if self._state in (TrainingState.RUNNING, TrainingState.STARTING):
@@ -111,10 +134,7 @@ class TrainingCoordinator:
     def step(self, settings: TrainSettings) -> bool:
         """Train one batch; starts a paused worker first when there is none (or its run has ended)."""
         if not self.active or self._state == TrainingState.FINISHED:
-            job = self._prepare(settings)
-            if job is None:
-                return False
-            self._launch(job, paused=True)
+            return self._with_model_of(settings, lambda: self._step_new(settings))
         self._process.send("step")
         return True
 
@@ -161,15 +181,17 @@ class TrainingCoordinator:
             self._process.send("pace", pace)
 
     def reset(self, settings: TrainSettings, seed: int | None = None) -> bool:
-        """Fresh random weights for the architecture in the editor; the metrics start over."""
+        """Fresh random weights for the architecture in the editor; the metrics start over. The model is
+        built off the caller's thread: poll() shows it."""
         self.stop()
         try:
             architecture = parse(settings.architecture)
-            self._replace_model(architecture, settings, seed if seed is not None else _random_seed())
+            self._check_classes(architecture)
         except ValueError as exc:
             self.error.emit(str(exc))
             return False
-        self.message.emit("weights reset to random values")
+        seed = seed if seed is not None else _random_seed()
+        self._build(architecture, settings, seed, lambda: self.message.emit("weights reset to random values"))
         return True
 
     def change_dataset(self, source: str) -> bool:
@@ -197,6 +219,7 @@ class TrainingCoordinator:
         return state
 
     def poll(self) -> None:
+        self._collect_build()
         self._collect_test_passes()
         self._end_retired()
         process = self._process
@@ -213,6 +236,58 @@ class TrainingCoordinator:
             self._set_state(TrainingState.IDLE)
 
     # ----------------------------------------------------------------- internals
+
+    def _with_model_of(self, settings: TrainSettings, then: Callable[[], bool]) -> bool:
+        """``then()`` now, or once a model of the settings' architecture is built when it is a new one
+        (checked first: a refusal changes nothing). False (and an error event) when refused."""
+        viewer = self.viewer
+        try:
+            architecture = parse(settings.architecture)
+            if viewer.session.architecture is None or architecture == viewer.session.architecture:
+                return then()
+            if settings.dataset != viewer.dataset_source:
+                viewer.change_dataset(settings.dataset)
+            check_batch_size(architecture, settings.batch_size)
+            settings.config()
+            self._check_classes(architecture)
+        except ValueError as exc:
+            self.error.emit(str(exc))
+            return False
+        self._build(architecture, settings, 0, then)
+        return True
+
+    def _build(self, architecture: Architecture, settings: TrainSettings, seed: int, then: Callable[[], object]) -> None:
+        """A newer request supersedes one under way (its model is dropped)."""
+        future = self._builds.submit(_new_session, architecture, settings.dataset, seed)
+        self._building = _PendingBuild(future, settings.architecture, self.viewer.session.id, then)
+        self.busy.emit("building the model…")
+
+    def _collect_build(self) -> None:
+        build = self._building
+        if build is None or not build.future.done():
+            return
+        self._building = None
+        self.busy.emit("")
+        try:
+            session = build.future.result()
+        except ValueError as exc:  # a budget or the data: said in one line
+            self.error.emit(str(exc))
+            return
+        except Exception as exc:  # noqa: BLE001 - shown; the model on show stays
+            self.error.emit(f"could not build the model: {exc}")
+            return
+        if self.viewer.session.id != build.session:
+            return  # another model was opened meanwhile: the user's latest choice stays on show
+        self.viewer.replace_session(session, architecture_text=build.text)
+        build.then()
+
+    def _step_new(self, settings: TrainSettings) -> bool:
+        job = self._prepare(settings)
+        if job is None:
+            return False
+        self._launch(job, paused=True)
+        self._process.send("step")
+        return True
 
     def _start_new(self, settings: TrainSettings, forked: bool = False) -> bool:
         job = self._prepare(settings, forked)
@@ -237,9 +312,8 @@ class TrainingCoordinator:
                 viewer.change_dataset(settings.dataset)
             check_batch_size(architecture, settings.batch_size)
             if architecture != viewer.session.architecture:
-                self._replace_model(architecture, settings, seed=0)
-            else:
-                self._check_classes(architecture)
+                raise ValueError("the model on show is not the editor's architecture: press Start again")
+            self._check_classes(architecture)
         except ValueError as exc:
             self.error.emit(str(exc))
             return None
@@ -256,13 +330,6 @@ class TrainingCoordinator:
         except RunError as exc:
             self.error.emit(f"{exc}: training goes on without recording the run")
             return None
-
-    def _replace_model(self, architecture: Architecture, settings: TrainSettings, seed: int) -> None:
-        """A model of ``architecture`` with random weights and the data set's classes and normalization."""
-        self._check_classes(architecture)
-        samples = load_dataset(settings.dataset, "test", architecture.input_shape)
-        session = ModelSession.from_architecture(architecture, samples.classes, samples.normalization, seed)
-        self.viewer.replace_session(session, architecture_text=settings.architecture)
 
     def _check_classes(self, architecture: Architecture) -> None:
         """Refuse an architecture whose outputs do not match the classes. The window's test set names them
@@ -374,6 +441,12 @@ class TrainingCoordinator:
         if state != self._state:
             self._state = state
             self.state_changed.emit(state)
+
+
+def _new_session(architecture: Architecture, dataset: str, seed: int) -> ModelSession:
+    """A model of ``architecture`` with random weights and the data set's classes and normalization."""
+    samples = load_dataset(dataset, "test", architecture.input_shape)
+    return ModelSession.from_architecture(architecture, samples.classes, samples.normalization, seed)
 
 
 def _preset_name(text: str) -> str:

@@ -15,7 +15,7 @@ from core.checkpoint import Checkpoint, save_checkpoint
 from core.preprocess import MNIST_NORMALIZATION
 from core.trainer import TrainConfig
 from core.training_process import TrainingJob, TrainingProcess
-from tests.gui.user_actions import click, drop_file, settle
+from tests.gui.user_actions import click, drop_file, model_built, settle
 
 
 def test_pressing_start_does_not_wait_for_the_worker_to_import_torch():
@@ -77,6 +77,7 @@ def test_resetting_to_a_model_over_the_memory_budget_is_refused_with_the_numbers
     weights = window.state.session.weights()
     window.editor.set_text("INPUT(1x1000x1000) -> CONV(8,5) -> RELU -> POOL(2) -> FC(10)")
     click(window, "resetButton")
+    model_built(window)
     assert "budget" in window.error_text() and "GB" in window.error_text()
     np.testing.assert_array_equal(window.state.session.weights()["fc3.bias"], weights["fc3.bias"])
 

@@ -9,7 +9,7 @@ from PySide6.QtWidgets import QComboBox, QPlainTextEdit, QPushButton, QSlider
 
 from core.architecture import PRESETS, parse
 from core.checkpoint import load_checkpoint
-from tests.gui.user_actions import choose_training, click, drag, seven
+from tests.gui.user_actions import choose_training, click, drag, model_built, seven
 
 START_TIMEOUT_MS = 60_000  # a spawned worker imports torch before its first batch
 
@@ -28,6 +28,7 @@ def train_one_short_epoch(window, qtbot) -> None:
 
 
 def wait_for_steps(window, qtbot, steps: int = 3) -> None:
+    model_built(window)  # a new architecture's model first: it starts at its own step
     first = window.state.session.step
     qtbot.waitUntil(lambda: window.state.session.step >= first + steps, timeout=START_TIMEOUT_MS)
 
@@ -95,6 +96,7 @@ def test_3_stop_and_reset_leave_no_stale_progress_and_a_fixed_error_goes_with_th
     assert "paused" not in window.training.progress_text() and "left" not in window.training.progress_text()
     assert window.training.progress_text().startswith("stopped at step")
     click(window, "resetButton")
+    model_built(window)
     assert window.training.progress_text() == "" and window.state.history.steps == []
 
 
@@ -155,5 +157,6 @@ def test_6_start_and_stop_stay_under_the_mouse(window, qtbot):
     assert where() == before
     click(window, "stopButton")
     click(window, "resetButton")
+    model_built(window)
     qtbot.wait(50)
     assert where() == before

@@ -147,6 +147,8 @@ def test_a_late_snapshot_of_the_old_model_never_reaches_a_new_architecture(coord
     errors = []
     coordinator.error.connect(errors.append)
     assert coordinator.start(settings(PRESETS["tinyvgg"]))
+    assert coordinator.building and viewer.session.architecture == parse(PRESETS["lenet"])  # built off this thread
+    poll_until(coordinator, lambda: not coordinator.building)
     assert viewer.session.architecture == parse(PRESETS["tinyvgg"]) and errors == []
     assert viewer.session.step != 5000 and ScriptedWorker.made[-1].job.session == viewer.session.id != old.job.session
 
@@ -167,6 +169,7 @@ def test_the_architecture_text_is_kept_as_typed(coordinator, viewer):
     """Reproduction 5: Start rewrote '[…]*2' with the repetition expanded."""
     typed = "INPUT(1x28x28) -> [CONV(6,3) -> RELU]*2 -> POOL(2) -> FC(10)"
     assert coordinator.start(settings(typed))
+    poll_until(coordinator, lambda: not coordinator.building)
     assert viewer.architecture_text == typed
     assert ScriptedWorker.made[-1].job.architecture == parse(typed).to_text()
 
@@ -205,8 +208,24 @@ def test_a_failure_is_reported_and_reset_starts_over(coordinator, viewer):
     assert errors == ["training diverged at step 40: the loss became nan"]
     old = viewer.session
     assert coordinator.reset(settings(), seed=3)
-    assert not worker.alive and viewer.session is not old and viewer.history.steps == []
+    assert not worker.alive and viewer.session is old  # the new model is built off this thread
+    poll_until(coordinator, lambda: not coordinator.building)
+    assert viewer.session is not old and viewer.history.steps == []
     assert messages[-1] == "weights reset to random values"
+
+
+def test_a_model_built_for_a_session_replaced_meanwhile_is_dropped_and_a_newer_request_wins(coordinator, viewer):
+    shown = []
+    viewer.session_replaced.connect(lambda: shown.append(viewer.session.architecture))
+    coordinator.reset(settings(PRESETS["tinyvgg"]), seed=1)
+    coordinator.reset(settings(), seed=2)  # the user changed their mind before the first was built
+    poll_until(coordinator, lambda: not coordinator.building)
+    assert shown == [parse(PRESETS["lenet"])] and not ScriptedWorker.made
+    coordinator.reset(settings(PRESETS["tinyvgg"]), seed=1)
+    opened = ModelSession.from_checkpoint(load_checkpoint(DEFAULT_CHECKPOINT))
+    viewer.replace_session(opened)  # a checkpoint opened while the model was being built
+    poll_until(coordinator, lambda: not coordinator.building)
+    assert viewer.session is opened  # the user's latest choice stays on show
 
 
 def test_changing_the_data_set_stops_a_run(coordinator, viewer):

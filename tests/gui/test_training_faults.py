@@ -18,7 +18,7 @@ from core.checkpoint import Checkpoint, save_checkpoint
 from core.preprocess import MNIST_NORMALIZATION
 from core.run_status import RunStatus
 from core.runs import open_run
-from tests.gui.user_actions import drop_file
+from tests.gui.user_actions import drop_file, model_built
 
 pytestmark = pytest.mark.slow  # every test here runs real training processes
 
@@ -78,7 +78,8 @@ class SnapshotLog:
 
 def start_and_wait_for_steps(window, qtbot, steps: int = 3) -> int:
     click(window, "Start")
-    first = window.state.session.step  # read after Start: a new architecture starts a new model at its own step
+    model_built(window)  # a new architecture starts a new model at its own step, built off the GUI thread
+    first = window.state.session.step
     qtbot.waitUntil(lambda: window.state.session.step >= first + steps, timeout=START_TIMEOUT_MS)
     assert window.coordinator.state.value == "running" and window.training.state() == "running"
     return first

@@ -54,6 +54,15 @@ def settle(window, timeout_s: float = 60.0) -> None:
     assert not window.files.opening, "a file was still being opened"
 
 
+def model_built(window, timeout_s: float = 60.0) -> None:
+    """Wait, with the event loop running, until a new architecture's model (built off the GUI thread
+    after Start, Step or Reset weights) is on show."""
+    deadline = time.monotonic() + timeout_s
+    while window.coordinator.building and time.monotonic() < deadline:
+        QTest.qWait(10)
+    assert not window.coordinator.building, "the new model was still being built"
+
+
 def seven() -> list[tuple[float, float]]:
     """A handwritten-looking 7 on a 280 px canvas: a top bar and a slanted stem."""
     bar = [(80 + 8 * i, 70 + i * 0.5) for i in range(16)]
