@@ -82,6 +82,25 @@ def test_resetting_to_a_model_over_the_memory_budget_is_refused_with_the_numbers
     np.testing.assert_array_equal(window.state.session.weights()["fc3.bias"], weights["fc3.bias"])
 
 
+@pytest.mark.slow
+def test_reset_weights_on_a_large_input_builds_the_model_off_the_gui_thread(window):
+    """Reset weights on a model with a large input held the window for seconds (30 s at 1000x1000): the
+    data fitted to the new input size and the weights drawn on the GUI thread. Now the click returns with
+    a busy indicator and the old model on show, and the new one follows."""
+    big = "INPUT(3x224x224) -> CONV(16,3,p=1) -> RELU -> POOL(4) -> CONV(32,3,p=1) -> RELU -> POOL(4) -> FC(64) -> FC(10)"
+    old = window.state.session
+    window.editor.set_text(big)
+    click(window, "resetButton")
+    assert window.coordinator.building and window.state.session is old
+    assert window.messages.busy_label.isVisible() and "building" in window.messages.busy_label.text()
+    QTest.keyClick(window, Qt.Key.Key_Right)  # the window keeps answering meanwhile
+    assert window.current_layer_name() == "relu1"
+    model_built(window)
+    assert window.state.session.architecture == parse(big) and window.state.session.input_shape == (3, 224, 224)
+    assert not window.messages.busy_label.isVisible() and window.error_text() == ""
+    assert window.current_probabilities().shape == (10,)
+
+
 def test_the_files_an_image_folder_could_not_read_are_listed(window, tmp_path, monkeypatch):
     from PySide6.QtWidgets import QComboBox, QFileDialog
 

@@ -50,7 +50,8 @@ def settle(window, timeout_s: float = 60.0) -> None:
     """Wait, with the event loop running, until the files being opened off the GUI thread are shown."""
     deadline = time.monotonic() + timeout_s
     while window.files.opening and time.monotonic() < deadline:
-        QTest.qWait(10)
+        QApplication.processEvents()
+        time.sleep(0.01)  # as in model_built: the opening thread needs the GIL
     assert not window.files.opening, "a file was still being opened"
 
 
@@ -59,7 +60,8 @@ def model_built(window, timeout_s: float = 60.0) -> None:
     after Start, Step or Reset weights) is on show."""
     deadline = time.monotonic() + timeout_s
     while window.coordinator.building and time.monotonic() < deadline:
-        QTest.qWait(10)
+        QApplication.processEvents()
+        time.sleep(0.01)  # sleeping in Python hands the GIL to the builder thread; QTest.qWait keeps it
     assert not window.coordinator.building, "the new model was still being built"
 
 
