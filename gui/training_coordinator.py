@@ -26,7 +26,6 @@ from core.run_catalog import display_path
 from core.run_status import RunStatus
 from core.runs import RunError, new_run_folder
 from core.train_settings import TrainSettings
-from core.trainer import TrainConfig
 from core.training_process import (
     EpochEnd, Failure, FullState, Progress, RunEnded, TrainingJob, TrainingProcess, TrainingState,
 )
@@ -47,7 +46,7 @@ class _PendingBuild:
     future: Future  # the new ModelSession
     text: str  # the architecture as the user typed it
     session: int  # the session on show when it was asked for: a build for one replaced since is dropped
-    then: Callable[[], object]  # what waited for the new model (Start, Step, or saying it is done)
+    then: Callable[[Architecture], object]  # what waited for the new model (Start, Step, or saying it is done)
 
 
 RETIRE_SECONDS = 5.0
@@ -123,7 +122,7 @@ class TrainingCoordinator:
         if self._state == TrainingState.PAUSED and self.active:
             self._process.send("run")
             return True
-        return self._with_model_of(settings, lambda: self._start_new(settings))
+        return self._with_model_of(settings, lambda architecture: self._start_new(settings, architecture))
 
     def toggle(self, settings: TrainSettings) -> None:
         if self._state in (TrainingState.RUNNING, TrainingState.STARTING):
@@ -134,7 +133,7 @@ class TrainingCoordinator:
     def step(self, settings: TrainSettings) -> bool:
         """Train one batch; starts a paused worker first when there is none (or its run has ended)."""
         if not self.active or self._state == TrainingState.FINISHED:
-            return self._with_model_of(settings, lambda: self._step_new(settings))
+            return self._with_model_of(settings, lambda architecture: self._step_new(settings, architecture))
         self._process.send("step")
         return True
 
@@ -172,7 +171,7 @@ class TrainingCoordinator:
             return False
         self.stop()
         self.viewer.keep_shown_weights()
-        return self._start_new(settings, forked=True)
+        return self._with_model_of(settings, lambda architecture: self._start_new(settings, architecture, forked=True))
 
     def set_pace(self, pace: float) -> None:
         """Slow motion for the run under way (steps per second, 0 = full speed); a new run takes the
@@ -191,7 +190,7 @@ class TrainingCoordinator:
             self.error.emit(str(exc))
             return False
         seed = seed if seed is not None else _random_seed()
-        self._build(architecture, settings, seed, lambda: self.message.emit("weights reset to random values"))
+        self._build(architecture, settings, seed, lambda _: self.message.emit("weights reset to random values"))
         return True
 
     def change_dataset(self, source: str) -> bool:
@@ -237,26 +236,22 @@ class TrainingCoordinator:
 
     # ----------------------------------------------------------------- internals
 
-    def _with_model_of(self, settings: TrainSettings, then: Callable[[], bool]) -> bool:
-        """``then()`` now, or once a model of the settings' architecture is built when it is a new one
-        (checked first: a refusal changes nothing). False (and an error event) when refused."""
-        viewer = self.viewer
+    def _with_model_of(self, settings: TrainSettings, then: Callable[[Architecture], bool]) -> bool:
+        """``then(architecture)`` now, or once a model of the settings' architecture is built when it is a
+        new one (checked first: a refusal changes nothing). False (and an error event) when refused."""
         try:
-            architecture = parse(settings.architecture)
-            if viewer.session.architecture is None or architecture == viewer.session.architecture:
-                return then()
-            if settings.dataset != viewer.dataset_source:
-                viewer.change_dataset(settings.dataset)
-            check_batch_size(architecture, settings.batch_size)
-            settings.config()
-            self._check_classes(architecture)
+            architecture = self._checked(settings)
         except ValueError as exc:
             self.error.emit(str(exc))
             return False
+        if architecture == self.viewer.session.architecture:
+            return then(architecture)
         self._build(architecture, settings, 0, then)
         return True
 
-    def _build(self, architecture: Architecture, settings: TrainSettings, seed: int, then: Callable[[], object]) -> None:
+    def _build(
+        self, architecture: Architecture, settings: TrainSettings, seed: int, then: Callable[[Architecture], object]
+    ) -> None:
         """A newer request supersedes one under way (its model is dropped)."""
         future = self._builds.submit(_new_session, architecture, settings.dataset, seed)
         self._building = _PendingBuild(future, settings.architecture, self.viewer.session.id, then)
@@ -279,48 +274,34 @@ class TrainingCoordinator:
         if self.viewer.session.id != build.session:
             return  # another model was opened meanwhile: the user's latest choice stays on show
         self.viewer.replace_session(session, architecture_text=build.text)
-        build.then()
+        build.then(session.architecture)
 
-    def _step_new(self, settings: TrainSettings) -> bool:
-        job = self._prepare(settings)
-        if job is None:
-            return False
-        self._launch(job, paused=True)
+    def _step_new(self, settings: TrainSettings, architecture: Architecture) -> bool:
+        self._launch(self._job(architecture, settings, forked=False), paused=True)
         self._process.send("step")
         return True
 
-    def _start_new(self, settings: TrainSettings, forked: bool = False) -> bool:
-        job = self._prepare(settings, forked)
-        if job is None:
-            return False
-        self._launch(job)
+    def _start_new(self, settings: TrainSettings, architecture: Architecture, forked: bool = False) -> bool:
+        self._launch(self._job(architecture, settings, forked))
         self._process.send("run")
         return True
 
-    def _prepare(self, settings: TrainSettings, forked: bool = False) -> TrainingJob | None:
-        """Check everything before anything changes; a new architecture gets a new model. None if refused."""
+    def _checked(self, settings: TrainSettings) -> Architecture:
+        """Everything checked before anything changes (the data set is switched if the settings name
+        another); a ValueError names the first problem."""
         viewer = self.viewer
-        try:
-            architecture = parse(settings.architecture)
-            config = settings.config()
-            if viewer.session.architecture is None:
-                raise ValueError(
-                    "this model was loaded from your code, so it can be inspected but not trained here: "
-                    "press Reset weights to switch to the architecture in the editor"
-                )
-            if settings.dataset != viewer.dataset_source:
-                viewer.change_dataset(settings.dataset)
-            check_batch_size(architecture, settings.batch_size)
-            if architecture != viewer.session.architecture:
-                raise ValueError("the model on show is not the editor's architecture: press Start again")
-            self._check_classes(architecture)
-        except ValueError as exc:
-            self.error.emit(str(exc))
-            return None
-        parent = viewer.run_folder, viewer.session.step
-        folder = self._new_run_folder(settings, forked)
-        viewer.begin_run(folder)
-        return self._job(architecture, settings, config, folder, parent)
+        architecture = parse(settings.architecture)
+        settings.config()
+        if viewer.session.architecture is None:
+            raise ValueError(
+                "this model was loaded from your code, so it can be inspected but not trained here: "
+                "press Reset weights to switch to the architecture in the editor"
+            )
+        if settings.dataset != viewer.dataset_source:
+            viewer.change_dataset(settings.dataset)
+        check_batch_size(architecture, settings.batch_size)
+        self._check_classes(architecture)
+        return architecture
 
     def _new_run_folder(self, settings: TrainSettings, forked: bool) -> Path | None:
         """A fresh folder under runs_home(); None (and said) when none can be made: training goes on."""
@@ -342,13 +323,14 @@ class TrainingCoordinator:
                 f"{architecture.num_classes} outputs: change the last FC to FC({len(classes)})"
             )
 
-    def _job(
-        self, architecture: Architecture, settings: TrainSettings, config: TrainConfig, folder: Path | None,
-        parent: tuple[Path | None, int],
-    ) -> TrainingJob:
+    def _job(self, architecture: Architecture, settings: TrainSettings, forked: bool) -> TrainingJob:
+        """The checked settings as a job for a worker, with a new run folder (the one on show is its parent)."""
         viewer = self.viewer
+        config = settings.config()
         start_step = viewer.session.step
-        parent_run, parent_step = parent
+        parent_run, parent_step = viewer.run_folder, start_step
+        folder = self._new_run_folder(settings, forked)
+        viewer.begin_run(folder)
         run_settings = {
             **settings.to_dict(), "seed": config.seed, "momentum": config.momentum, "start_step": start_step,
             "parent": {"run": str(parent_run), "step": parent_step} if parent_run is not None else None,
