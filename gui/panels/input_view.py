@@ -28,9 +28,6 @@ def _image_view_box() -> pg.ViewBox:
     return view
 
 
-MIN_PICTURES_HEIGHT = 150
-
-
 class InputView(QWidget):
     """Original input beside the model's input, with sample navigation and a receptive-field overlay.
 
@@ -50,8 +47,6 @@ class InputView(QWidget):
         self._model_frame: QRectF | None = None
 
         self.graphics = pg.GraphicsLayoutWidget()
-        # The pictures keep a readable size in a short window; the probability plot below gives way.
-        self.graphics.setMinimumHeight(MIN_PICTURES_HEIGHT)
         self.graphics.addLabel("Original", row=0, col=0)
         self.graphics.addLabel("What the network sees", row=0, col=1)
         self.original_view = _image_view_box()
