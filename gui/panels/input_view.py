@@ -95,6 +95,7 @@ class InputView(QWidget):
         layout.addWidget(self.rf_caption)
         layout.addWidget(self.caption)
         layout.addLayout(buttons)
+        self._original: np.ndarray | None = None
         self.set_images(None, None)
 
     def set_images(self, original: np.ndarray | None, model_input: np.ndarray | None) -> None:
@@ -102,9 +103,12 @@ class InputView(QWidget):
 
         A model input of a new size drops the receptive field overlay, which was measured on the old one.
         """
-        original_pixels = None if original is None else _display_original(original)
         model_pixels = None if model_input is None else _display_model_input(model_input)
-        self._show(self.original_view, self.original_item, self.original_hint, original_pixels)
+        if original is not self._original or original is None:  # a new model shows the same image: keep its
+            # thumbnail (shrinking a photo again takes milliseconds)
+            original_pixels = None if original is None else _display_original(original)
+            self._original = original
+            self._show(self.original_view, self.original_item, self.original_hint, original_pixels)
         self._show(self.model_view, self.model_item, self.model_hint, model_pixels)
         if model_pixels is None:
             self._model_shape = None

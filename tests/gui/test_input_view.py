@@ -78,6 +78,20 @@ def test_images_are_copied_so_the_caller_may_reuse_its_arrays(view, digit):
     assert view.model_item.image.max() > 0.5
 
 
+def test_the_same_original_with_a_new_model_input_keeps_its_thumbnail(view):
+    """A new model shows the same photo: shrinking it again would cost milliseconds on the GUI thread."""
+    photo = np.random.default_rng(2).random((960, 1280, 3)).astype(np.float32)  # whole 8x8 blocks
+    view.set_images(photo, np.zeros((1, 28, 28), np.float32))
+    thumbnail = view.original_item.image
+    assert max(thumbnail.shape[:2]) <= 160
+    view.set_images(photo, np.ones((3, 32, 32), np.float32))
+    assert view.original_item.image is thumbnail and view.model_item.image.shape == (32, 32, 3)
+    other = photo[::-1].copy()
+    view.set_images(other, np.ones((3, 32, 32), np.float32))
+    assert view.original_item.image is not thumbnail
+    np.testing.assert_allclose(view.original_item.image, thumbnail[::-1], atol=1e-5)
+
+
 def test_none_shows_the_hint_again(view, digit):
     view.set_images(digit, downsampled(digit))
     view.set_images(digit, None)
