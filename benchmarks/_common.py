@@ -86,15 +86,19 @@ def qt_app():
 
 
 def pump(seconds: float) -> None:
-    """Run the event loop for a while, as app.exec() would."""
-    import time
+    """Run the event loop for a while, as app.exec() does: asleep in the event dispatcher between events.
 
-    from PySide6.QtCore import QEventLoop
-    from PySide6.QtWidgets import QApplication
+    A loop of ``processEvents`` calls would spin instead (it returns at once when nothing is pending):
+    it took a whole core and the GIL between calls, which the app's own event loop never does.
+    """
+    from PySide6.QtCore import QEventLoop, Qt, QTimer
 
-    end = time.perf_counter() + seconds
-    while time.perf_counter() < end:
-        QApplication.processEvents(QEventLoop.ProcessEventsFlag.AllEvents, 5)
+    loop, timer = QEventLoop(), QTimer()
+    timer.setSingleShot(True)
+    timer.setTimerType(Qt.TimerType.PreciseTimer)
+    timer.timeout.connect(loop.quit)
+    timer.start(max(0, round(seconds * 1000)))
+    loop.exec()
 
 
 def set_epochs(window, epochs: int) -> None:
