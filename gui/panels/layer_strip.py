@@ -40,7 +40,7 @@ class LayerChip:
 class LayerStrip(QWidget):
     """Layer picker: click a chip, use the ◀ ▶ buttons, or Left/Right while the strip has focus.
 
-    Chips are rebuilt only by set_layers (a new model); moving the selection only restyles them.
+    Chips change only in set_layers (a new model); moving the selection only restyles them.
     """
 
     layerSelected = Signal(int)
@@ -75,14 +75,21 @@ class LayerStrip(QWidget):
         self._update_arrows()
 
     def set_layers(self, chips: Sequence[LayerChip], current: int = 0) -> None:
-        """Replace the chips (a new model) and select `current`, clamped; does not emit layerSelected."""
-        for chip in self._chips:
-            self._chip_layout.removeWidget(chip)
-            chip.hide()  # deleteLater waits for the event loop; the old chip must vanish now
-            chip.deleteLater()
-        self._chips = [self._make_chip(index, chip) for index, chip in enumerate(chips)]
-        for chip in self._chips:
-            self._chip_layout.insertWidget(self._chip_layout.count() - 1, chip)
+        """Show these chips (a new model) and select `current`, clamped; does not emit layerSelected.
+
+        The chips there are get the new layers' texts: making a styled button costs about half a
+        millisecond, and a new model arrives on the GUI thread while training shares the CPU."""
+        for button in self._chips[len(chips):]:
+            self._chip_layout.removeWidget(button)
+            button.hide()  # deleteLater waits for the event loop; the old chip must vanish now
+            button.deleteLater()
+        del self._chips[len(chips):]
+        for index, chip in enumerate(chips):
+            if index < len(self._chips):
+                self._describe(self._chips[index], chip)
+            else:
+                self._chips.append(self._make_chip(index, chip))
+                self._chip_layout.insertWidget(self._chip_layout.count() - 1, self._chips[-1])
         tallest = max((chip.sizeHint().height() for chip in self._chips), default=0)
         self._scroll.setFixedHeight(tallest + self._scroll.horizontalScrollBar().sizeHint().height() + 8)
         self._current = self._clamp(current)
@@ -131,23 +138,31 @@ class LayerStrip(QWidget):
         return button
 
     def _make_chip(self, index: int, chip: LayerChip) -> QPushButton:
-        button = QPushButton(f"{chip.name}\n{chip.shape}\n{chip.rf}")
+        button = QPushButton()
         button.setObjectName(f"layerChip{index}")
-        button.setToolTip(chip.tooltip)
         button.setCheckable(True)
         button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        button.clicked.connect(lambda: self._chip_clicked(index))
+        self._describe(button, chip)
+        return button
+
+    @staticmethod
+    def _describe(button: QPushButton, chip: LayerChip) -> None:
+        """A chip's text, tooltip and colour; the style sheet (the costly part) only when the colour changes."""
+        button.setText(f"{chip.name}\n{chip.shape}\n{chip.rf}")
+        button.setToolTip(chip.tooltip)
         colour = KIND_COLOURS.get(chip.kind.lower(), OTHER_KIND_COLOUR)
-        button.setStyleSheet(
-            f"QPushButton {{ background: {colour}; color: white; border: 3px solid {colour};"
-            " border-radius: 6px; padding: 3px 8px; }"
-            f" QPushButton:checked {{ border-color: {CURRENT_BORDER_COLOUR}; font-weight: bold; }}"
-        )
+        if button.property("kindColour") != colour:
+            button.setProperty("kindColour", colour)
+            button.setStyleSheet(
+                f"QPushButton {{ background: {colour}; color: white; border: 3px solid {colour};"
+                " border-radius: 6px; padding: 3px 8px; }"
+                f" QPushButton:checked {{ border-color: {CURRENT_BORDER_COLOUR}; font-weight: bold; }}"
+            )
         bold = QFont(button.font())
         bold.setBold(True)
         widest = max(QFontMetrics(bold).horizontalAdvance(line) for line in button.text().splitlines())
         button.setMinimumWidth(widest + 26)  # the current chip is bold: leave it room for its text
-        button.clicked.connect(lambda: self._chip_clicked(index))
-        return button
 
     def _chip_clicked(self, index: int) -> None:
         self.setFocus(Qt.FocusReason.MouseFocusReason)

@@ -117,6 +117,23 @@ def test_set_layers_replaces_chips_without_emitting(strip):
         strip.chip_widget(2)
 
 
+def test_a_new_model_relabels_recolours_and_adds_chips_that_all_work(strip, qtbot):
+    """The strip reuses its chips for a new model's layers: each must show and select its new layer."""
+    bigger = [LayerChip("c1", "fc", "64", "RF all", "first"), LayerChip("c2", "conv", "4x4x4", "RF 3", "second")]
+    bigger += [LayerChip(f"x{i}", "relu", "4x4x4", "RF 3", f"extra {i}") for i in range(6)]
+    strip.set_layers(bigger)
+    assert [strip.chip_widget(i).text().splitlines()[0] for i in range(8)] == ["c1", "c2"] + [f"x{i}" for i in range(6)]
+    assert KIND_COLOURS["fc"] in strip.chip_widget(0).styleSheet() and KIND_COLOURS["conv"] not in strip.chip_widget(0).styleSheet()
+    assert strip.chip_widget(1).toolTip() == "second" and KIND_COLOURS["conv"] in strip.chip_widget(1).styleSheet()
+    emitted = record(strip)
+    for index in (7, 1):
+        qtbot.mouseClick(strip.chip_widget(index), Qt.MouseButton.LeftButton)
+    assert emitted == [7, 1] and [i for i in range(8) if strip.chip_widget(i).isChecked()] == [1]
+    strip.set_layers(LENET_CHIPS[:3], current=2)
+    assert strip.chip_widget(2).text().startswith("pool1") and strip.chip_widget(2).isChecked()
+    assert sum(chip.isVisible() for chip in strip.findChildren(type(strip.chip_widget(0)))) == 3
+
+
 def test_unknown_kind_still_gets_a_colour(strip):
     strip.set_layers([LayerChip("mystery", "SwishGate", "4x4", "RF 3", "custom layer")])
     assert OTHER_KIND_COLOUR in strip.chip_widget(0).styleSheet()
