@@ -4,9 +4,10 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QGraphicsRectItem, QHBoxLayout, QLabel, QPushButton, QVBoxLayout, QWidget
 
 from gui.concepts import TOOLTIPS
+from gui.two_lines_label import TwoLinesLabel
 
 EMPTY_HINT = "draw a digit or open an image"
 THUMBNAIL_SIDE = 160
@@ -74,7 +75,7 @@ class InputView(QWidget):
         self.original_hint = self._hint(self.original_view)
         self.model_hint = self._hint(self.model_view)
 
-        self.rf_caption = _TwoLines(" ")
+        self.rf_caption = TwoLinesLabel(" ")
         self.rf_caption.setObjectName("receptiveFieldCaption")
         self.rf_caption.setToolTip(TOOLTIPS["effective receptive field"])
         self.caption = QLabel()
@@ -242,20 +243,6 @@ class InputView(QWidget):
         hint.setPos(0.5, 0.5)
         view.addItem(hint)
         return hint
-
-
-class _TwoLines(QLabel):
-    """Wrapped text in a fixed two lines: the layout around it never moves, whatever the text (a
-    height-for-width label would make the whole column share its height differently)."""
-
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.setWordWrap(True)
-        self.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)
-        self.setFixedHeight(self.fontMetrics().lineSpacing() * 2 + 4)
-
-    def hasHeightForWidth(self) -> bool:
-        return False
 
 
 def _display_original(original: np.ndarray) -> np.ndarray:

@@ -6,10 +6,11 @@ from collections.abc import Sequence
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from gui.concepts import TOOLTIPS
 from gui.quiet_label import QuietLabel
+from gui.two_lines_label import TwoLinesLabel
 
 BAR_WIDTH = 0.7
 BAR_BRUSH = pg.mkBrush(90, 140, 200)
@@ -33,10 +34,9 @@ class PredictionView(QWidget):
         font.setBold(True)
         self.headline.setFont(font)
         self.headline.setToolTip(TOOLTIPS["softmax"])
-        self.hint = QLabel()  # is the input like the training data? one line under the headline
+        self.hint = TwoLinesLabel()  # is the input like the training data? under the headline
         self.hint.setObjectName("oodHint")
         self.hint.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.hint.setWordWrap(True)
         self._warning = False
 
         self.plot = pg.PlotWidget()

@@ -64,3 +64,19 @@ def test_a_model_too_slow_to_calibrate_gets_no_hint_and_a_message_why(window, qt
     assert ood.wait(60)
     qtbot.waitUntil(lambda: "no out-of-domain hint: calibrating on 5,000" in window.last_message())
     assert ood.detector is None and window.prediction.hint_text() == ""
+
+
+def test_a_long_warning_in_a_short_window_leaves_the_input_pictures_their_height(window, qtbot):
+    """Under Xvfb at 1560x960 the wrapped warning took the height of the pictures above it (a few pixels
+    were left of "Original" and "What the network sees"); the hint keeps two lines whatever it says."""
+    window.resize(1560, 760)
+    qtbot.waitUntil(lambda: window.height() <= 760)
+    pictures, prediction = window.input_view.graphics, window.prediction
+    prediction.set_hint("")
+    qtbot.wait(50)
+    before = pictures.height()
+    scribbled = "⚠ Unlike the training data (distance 12.34 > 5.67): the prediction may mean little"
+    prediction.set_hint(scribbled + " " + scribbled, warning=True)
+    qtbot.wait(50)
+    assert pictures.height() == before and before >= 90
+    assert prediction.hint.height() == prediction.hint.fontMetrics().lineSpacing() * 2 + 4
