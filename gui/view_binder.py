@@ -6,7 +6,8 @@ What each event repaints:
   feature maps; the receptive-field overlay goes
 - weights_changed: prediction, feature maps, filters, the confusion matrix's caption
 - layer_changed: layer strip, feature maps, filters; the overlay goes
-- session_replaced: all of the above, plus layer chips, the architecture text and table, curves, timeline
+- session_replaced: all of the above, plus layer chips, the architecture text and table, curves, timeline;
+  what the eye is on (chips, input, prediction, maps, slider) at once, the rest on the event loop's next turn
 - history_changed: the curves, at most every HISTORY_REDRAW_MS
 - timeline_changed: the look-back slider; evaluation_changed, browse_changed: the confusion matrix
 - interventions_changed: prediction, feature maps (switched-off channels crossed out); the overlay goes
@@ -75,12 +76,17 @@ class ViewBinder(QObject):
         self._history_timer.setSingleShot(True)
         self._history_timer.setInterval(HISTORY_REDRAW_MS)
         self._history_timer.timeout.connect(self._draw_history)
+        self._rest_of_model = QTimer(self)  # a new model's filters, confusion matrix and curves
+        self._rest_of_model.setSingleShot(True)
+        self._rest_of_model.setInterval(0)
+        self._rest_of_model.timeout.connect(self._draw_rest_of_model)
         self._evaluation = BackgroundTask("evaluate", self)
         self._evaluation.finished.connect(lambda result: self._attempt(state.apply_evaluation, *result))
         self._evaluation.failed.connect(self.error)
         self._connect_state()
         self._connect_views()
-        self._on_session_replaced()
+        self._draw_new_model()
+        self._draw_rest_of_model()  # the first picture is whole
 
     # ----------------------------------------------------------------- state -> views
 
@@ -125,6 +131,13 @@ class ViewBinder(QObject):
         self._draw_filters()
 
     def _on_session_replaced(self) -> None:
+        self._draw_new_model()
+        # Every view at once took 50-60 ms of the GUI thread on a quiet machine and over 100 ms while
+        # training shared the CPU; in two turns, input (a pen stroke, a key) is answered in between.
+        self._rest_of_model.start()
+
+    def _draw_new_model(self) -> None:
+        """What the eye is on when a model arrives; the slider too, since it answers clicks."""
         state = self.state
         layers, formulas = state.session.layers, _formulas(state.session)
         self.layer_strip.set_layers([_chip(row, formulas.get(row.name)) for row in layers], state.layer_index)
@@ -134,11 +147,13 @@ class ViewBinder(QObject):
         else:
             self.editor.show_table([_table_row(row) for row in layers], [_tooltip(row, formulas.get(row.name)) for row in layers])
         self._on_input_changed()
+        self._draw_timeline()
+
+    def _draw_rest_of_model(self) -> None:
         self._draw_filters()
         self._draw_confusion()
         self._draw_browse()
         self._draw_history()
-        self._draw_timeline()
 
     @property
     def evaluating(self) -> bool:
@@ -147,6 +162,7 @@ class ViewBinder(QObject):
     def close(self) -> None:
         """Stop redrawing and computing: the window is closing."""
         self._history_timer.stop()
+        self._rest_of_model.stop()
         self._evaluation.close()
 
     def _on_history_changed(self) -> None:

@@ -201,7 +201,7 @@ def test_reset_after_pausing_a_run_gives_new_weights_and_clears_the_history(trai
     click(window, "Reset weights")
     assert not window.coordinator.active and window.coordinator.state.value == "idle" and workers_end(qtbot)
     assert window.state.history.steps == [] and window.state.history.test_steps == []
-    assert len(window.curves.loss_curve().getData()[0] or []) == 0
+    qtbot.waitUntil(lambda: len(window.curves.loss_curve().getData()[0] or []) == 0)  # the event loop's next turn
     reset = window.state.session.weights()
     assert reset.keys() == trained.keys() and not weights_equal(reset, trained) and all_finite(reset)
     qtbot.wait(300)  # nothing from the stopped worker arrives afterwards
