@@ -117,22 +117,21 @@ class FullState:
 
 
 class TrainingProcess:
-    """The parent's handle on one worker process. Not thread-safe: use it from one thread."""
+    """The parent's handle on one worker process. Not thread-safe: use it from one thread.
+
+    ``start()`` returns at once: the queues and the process are made by a starter thread (about 25 ms
+    on a quiet machine, and the GUI thread used to wait for it). Until it is done the handle answers as a
+    worker that is still importing torch would: alive, starting, nothing to read; commands wait for it.
+    """
 
     def __init__(self, job: TrainingJob) -> None:
         self.job = job
-        self._commands = _CONTEXT.Queue()
-        self._events = _CONTEXT.Queue()
-        self._snapshots = _CONTEXT.Queue(maxsize=2)
-        # The job (weights, history) goes through the command queue, not the process arguments: spawn
-        # writes its arguments into a pipe the child drains only after importing torch, so a job
-        # larger than the pipe's buffer blocked start() for over a second.
-        self._process = _CONTEXT.Process(
-            target=worker_main,
-            args=(self._commands, self._events, self._snapshots),
-            name="convscope-trainer",
-            daemon=True,
-        )
+        self._commands = self._events = self._snapshots = self._process = None
+        self._starter: threading.Thread | None = None
+        self._start_error: BaseException | None = None
+        self._launch_lock = threading.Lock()  # the starter hands over the early commands under it
+        self._launched = False
+        self._early: list[tuple] = []  # commands sent before the worker existed
         self._pending: list = []
         self._closed = False
         self._heard = False  # the worker has sent something, so it is past its start-up
@@ -141,27 +140,60 @@ class TrainingProcess:
         """Start the worker at a low priority from its first instruction: a child inherits the priority of
         the thread that starts it, so it is started from a thread that lowered its own. Even its import of
         torch (over a second of CPU) then leaves the window its core."""
-        failure: list[BaseException] = []
+        self._starter = threading.Thread(target=self._start_low, name="convscope-trainer-start", daemon=True)
+        self._starter.start()
 
-        def start_low() -> None:
-            lower_priority()
-            try:
-                self._process.start()
-            except BaseException as exc:  # noqa: BLE001 - raised again on the caller's thread
-                failure.append(exc)
+    def _start_low(self) -> None:
+        lower_priority()
+        try:
+            commands, events, snapshots = _CONTEXT.Queue(), _CONTEXT.Queue(), _CONTEXT.Queue(maxsize=2)
+            # The job (weights, history) goes through the command queue, not the process arguments: spawn
+            # writes its arguments into a pipe the child drains only after importing torch, so a job
+            # larger than the pipe's buffer blocked start() for over a second.
+            process = _CONTEXT.Process(
+                target=worker_main, args=(commands, events, snapshots), name="convscope-trainer", daemon=True
+            )
+            process.start()
+            commands.put(("job", self.job))
+        except BaseException as exc:  # noqa: BLE001 - the owner reads it as start_error
+            self._start_error = exc
+            return
+        with self._launch_lock:
+            for command in self._early:
+                commands.put(command)
+            self._early = []
+            self._commands, self._events, self._snapshots, self._process = commands, events, snapshots, process
+            self._launched = True
 
-        starter = threading.Thread(target=start_low, name="convscope-trainer-start")
-        starter.start()
-        starter.join()
-        if failure:
-            raise failure[0]
-        self._commands.put(("job", self.job))
+    def wait_started(self, timeout: float | None = None) -> bool:
+        """Block until the worker process exists or could not be started (scripts and tests)."""
+        if self._starter is not None:
+            self._starter.join(timeout)
+        return self._launched
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._launched else None
+
+    @property
+    def start_error(self) -> BaseException | None:
+        """Why the worker could not be started, once the starter has given up (then it is not alive)."""
+        return self._start_error
 
     def send(self, command: str, *args) -> None:
-        if not self._closed and self._process.is_alive():
+        if self._closed:
+            return
+        with self._launch_lock:
+            if not self._launched:
+                if self._start_error is None:
+                    self._early.append((command, *args))
+                return
+        if self._process.is_alive():
             self._commands.put((command, *args))
 
     def is_alive(self) -> bool:
+        if not self._launched:
+            return self._starter is not None and self._start_error is None
         return self._process.is_alive()
 
     @property
@@ -171,23 +203,27 @@ class TrainingProcess:
 
     def poll_events(self) -> list[Progress | EpochEnd | Failure | FullState]:
         events = []
-        while True:
+        while self._launched:
             try:
                 events.append(self._events.get_nowait())
                 self._heard = True
             except queue.Empty:
-                return events
+                break
+        return events
 
     def newest_snapshot(self) -> WeightsSnapshot | None:
         newest = None
-        while True:
+        while self._launched:
             try:
                 newest = self._snapshots.get_nowait()
             except queue.Empty:
-                return newest
+                break
+        return newest
 
     def request_state(self, timeout: float = 10.0) -> FullState | None:
         """Ask the worker for its full state and wait for it; other events that arrive meanwhile are kept."""
+        if not self._launched:
+            return None  # not started yet: nothing trained to hand over
         self.send("state")
         deadline = time.monotonic() + timeout
         kept = []
@@ -216,6 +252,11 @@ class TrainingProcess:
         Safe to call twice; the second call returns nothing.
         """
         if self._closed:
+            return [], None
+        if self._starter is not None:
+            self._starter.join()  # tens of milliseconds at most: then there is a process to stop
+        if not self._launched:
+            self._closed = True
             return [], None
         events, snapshot = self.take_pending(), None
         events += self.poll_events()

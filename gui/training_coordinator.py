@@ -231,6 +231,8 @@ class TrainingCoordinator:
             self.viewer.apply_snapshot(snapshot)
         if self._process is process and not process.is_alive():
             self._process = None
+            if process.start_error is not None:
+                self.error.emit(f"training could not start: {process.start_error}")
             self._finish(process)
             self._set_state(TrainingState.IDLE)
 

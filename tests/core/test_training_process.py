@@ -36,7 +36,8 @@ def test_worker_runs_pauses_steps_and_stops():
     process.start()
     try:
         if sys.platform == "linux":  # the worker yields the CPU to the window from its start, torch's import included
-            assert os.getpriority(os.PRIO_PROCESS, process._process.pid) >= BACKGROUND_NICENESS
+            assert process.wait_started(10)
+            assert os.getpriority(os.PRIO_PROCESS, process.pid) >= BACKGROUND_NICENESS
             assert os.getpriority(os.PRIO_PROCESS, 0) < BACKGROUND_NICENESS  # the caller keeps its own
         process.send("step")
         events, snapshots = _collect(process, lambda ev: any(isinstance(e, Progress) and e.step == 1 for e in ev))
@@ -172,7 +173,8 @@ if __name__ == "__main__":
     process = TrainingProcess(TrainingJob(PRESETS["lenet"], "mnist", TrainConfig(batch_size=1, epochs=1)))
     process.start()
     process.send("run")
-    print(process._process.pid, flush=True)
+    process.wait_started()
+    print(process.pid, flush=True)
     time.sleep(600)
 """
 

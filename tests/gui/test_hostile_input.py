@@ -2,6 +2,8 @@
 (the issue 13 examples that happen in the window)."""
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -18,11 +20,29 @@ from core.training_process import TrainingJob, TrainingProcess
 from tests.gui.user_actions import click, drop_file, model_built, settle
 
 
-def test_pressing_start_does_not_wait_for_the_worker_to_import_torch():
+def test_pressing_start_does_not_wait_for_the_worker_to_import_torch(monkeypatch):
     """Start froze the window 1.4-1.8 s: the job rode in spawn's argument pipe, which the child reads
-    only after importing torch. It now goes through the command queue."""
+    only after importing torch. It now goes through the command queue, and a starter thread makes the
+    queues and the process."""
+    from core import training_process
+
+    made = []
+
+    def recorded(*args, **kwargs):
+        made.append(kwargs["args"])
+        return real(*args, **kwargs)
+
+    real = training_process._CONTEXT.Process
+    monkeypatch.setattr(training_process._CONTEXT, "Process", recorded)
     process = TrainingProcess(TrainingJob(PRESETS["lenet"], "mnist", TrainConfig()))
-    assert not any(isinstance(arg, TrainingJob) for arg in process._process._args)
+    started = time.perf_counter()
+    process.start()
+    try:
+        assert time.perf_counter() - started < 0.1 and process.is_alive() and process.starting  # not even the spawn waited
+        assert process.wait_started(10) and process.pid is not None
+        assert len(made) == 1 and not any(isinstance(arg, TrainingJob) for arg in made[0])
+    finally:
+        process.stop()
 
 
 @pytest.mark.slow

@@ -41,6 +41,7 @@ class ScriptedWorker:
         self.final_snapshot: WeightsSnapshot | None = None
         self.alive = False
         self.starting = False  # a scripted worker has always started
+        self.start_error: BaseException | None = None
         ScriptedWorker.made.append(self)
 
     def start(self) -> None:
@@ -212,6 +213,27 @@ def test_a_failure_is_reported_and_reset_starts_over(coordinator, viewer):
     poll_until(coordinator, lambda: not coordinator.building)
     assert viewer.session is not old and viewer.history.steps == []
     assert messages[-1] == "weights reset to random values"
+
+
+def test_start_returns_at_once_and_a_worker_that_cannot_be_started_is_reported(viewer, monkeypatch):
+    """The process is made off the caller's thread; when that fails (no process can be made), the
+    window hears why on a later poll and is idle again."""
+    from core import training_process
+
+    def no_process(*_args, **_kwargs):
+        time.sleep(0.2)  # the caller must not wait for this
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(training_process._CONTEXT, "Process", no_process)
+    coordinator = TrainingCoordinator(viewer)
+    errors = []
+    coordinator.error.connect(errors.append)
+    started = time.perf_counter()
+    assert coordinator.start(settings())
+    assert time.perf_counter() - started < 0.15 and coordinator.state == TrainingState.STARTING
+    poll_until(coordinator, lambda: coordinator.state == TrainingState.IDLE, timeout_s=10)
+    assert errors == ["training could not start: Resource temporarily unavailable"]
+    coordinator.close()
 
 
 def test_a_model_built_for_a_session_replaced_meanwhile_is_dropped_and_a_newer_request_wins(coordinator, viewer):
