@@ -17,6 +17,7 @@ from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QPushButton, QSlider, QVBoxLayout, QWidget
 
 from gui.concepts import TOOLTIPS
+from gui.two_lines_label import TwoLinesLabel
 
 MAX_DRAWN_POINTS = 2000
 PLAY_INTERVAL_MS = 350  # one look-back step per tick: slow enough to see the filters change
@@ -85,11 +86,11 @@ class TrainingCurves(QWidget):
     # --- construction -------------------------------------------------------------------------
 
     def _build_status(self) -> QLabel:
-        self._status = QLabel("")
+        # Always two lines high: a line that appeared on Start ("recording this run in …") shrank both
+        # plots, and their re-layout and repaint held the GUI thread while a worker was starting.
+        self._status = TwoLinesLabel("")
         self._status.setObjectName("curveStatus")
-        self._status.setWordWrap(True)
         self._status.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self._status.setVisible(False)
         return self._status
 
     def _build_options(self) -> QHBoxLayout:
@@ -250,11 +251,10 @@ class TrainingCurves(QWidget):
     # --- what the run says, the numbers, smoothing, log scale ------------------------------------
 
     def set_status(self, text: str, error: bool = False) -> None:
-        """A line above the plots for what the run says (e.g. why it diverged); '' hides it."""
+        """Two lines above the plots for what the run says (e.g. why it diverged; all of it in the tooltip)."""
         self._status.setText(text)
         self._status.setToolTip(text)
         self._status.setStyleSheet(_ERROR_STYLE if error else "")
-        self._status.setVisible(bool(text))
 
     def status(self) -> str:
         return self._status.text()

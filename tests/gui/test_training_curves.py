@@ -87,10 +87,16 @@ def test_the_log_scale_keeps_an_exploding_loss_and_the_small_ones_readable(curve
     np.testing.assert_array_equal(curves.loss_curve().getOriginalDataset()[1], loss)
 
 
-def test_the_status_line_and_the_current_numbers(curves):
-    assert not curves.findChild(QLabel, "curveStatus").isVisibleTo(curves)
+def test_the_status_line_and_the_current_numbers(curves, qtbot):
+    """A status that comes and goes leaves the plots their size: re-laying them out held the GUI thread."""
+    status, plot = curves.findChild(QLabel, "curveStatus"), curves._loss_plot
+    curves.show()
+    qtbot.waitExposed(curves)
+    size = plot.size()
     curves.set_status("training diverged: the learning rate 10 is too high", error=True)
-    assert curves.findChild(QLabel, "curveStatus").isVisibleTo(curves) and "learning rate 10" in curves.status()
+    qtbot.wait(20)
+    assert status.isVisibleTo(curves) and "learning rate 10" in curves.status() and plot.size() == size
+    assert "learning rate 10" in status.toolTip()
     curves.set_latest(0.31234, 0.91, None)
     assert curves.readout() == "loss 0.312 · accuracy 91.0%"
     curves.set_latest(0.31234, 0.91, 0.971)
