@@ -127,7 +127,7 @@ def receptive_fields(model: nn.Module, input_shape: tuple[int, int, int]) -> lis
     records: list[ReceptiveField] = []
 
     def record(name: str, module: nn.Module, inputs: tuple, output: object) -> None:
-        source, result = _first_tensor(inputs), _first_tensor(output)
+        source, result = first_tensor(inputs), first_tensor(output)
         if source is None or result is None:
             return
         shape, before = _producer(source, known) or last[-1]
@@ -243,7 +243,7 @@ def effective_receptive_field(
     image = _image_batch(model, x)
 
     def capture(_module: nn.Module, _inputs: tuple, output: object) -> None:
-        raise _Captured(_first_tensor(output))
+        raise _Captured(first_tensor(output))
 
     handle = modules[layer].register_forward_hook(capture)
     modes = {m: m.training for m in model.modules()}
@@ -279,7 +279,8 @@ def _checked_input_shape(input_shape: tuple[int, int, int]) -> tuple[int, int, i
     return input_shape[0], input_shape[1], input_shape[2]
 
 
-def _first_tensor(value: object) -> torch.Tensor | None:
+def first_tensor(value: object) -> torch.Tensor | None:
+    """A layer's output as one tensor: itself, or the first tensor of a tuple or list."""
     if isinstance(value, torch.Tensor):
         return value
     if isinstance(value, (tuple, list)):

@@ -17,8 +17,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from core.insight.model_input import InsightError, eval_mode, first_tensor, input_kind, layer_named
+from core.insight.model_input import InsightError, eval_mode, input_kind, layer_named
 from core.preprocess import Normalization
+from core.receptive_field import first_tensor
 
 DEFAULT_STEPS = 128
 DEFAULT_VALUE_RANGE = (-3.0, 3.0)

@@ -56,15 +56,6 @@ def batch_of_one(model: nn.Module, x: np.ndarray | torch.Tensor) -> torch.Tensor
     return image.to(dtype=dtype, device=device).clone()
 
 
-def first_tensor(value: object) -> torch.Tensor | None:
-    """A layer's output as one tensor: itself, or the first tensor of a tuple or list."""
-    if isinstance(value, torch.Tensor):
-        return value
-    if isinstance(value, (tuple, list)):
-        return next((v for v in value if isinstance(v, torch.Tensor)), None)
-    return None
-
-
 def shape_text(shape: tuple[int, ...] | torch.Size) -> str:
     return "x".join(str(int(v)) for v in shape)
 

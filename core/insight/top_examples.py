@@ -16,8 +16,8 @@ import torch
 from torch import nn
 
 from core.data import Dataset
-from core.insight.model_input import InsightError, eval_mode, first_tensor, input_kind, layer_named
-from core.receptive_field import ReceptiveField, unit_box
+from core.insight.model_input import InsightError, eval_mode, input_kind, layer_named
+from core.receptive_field import ReceptiveField, first_tensor, unit_box
 
 DEFAULT_K = 9
 BATCH_SIZE = 250

@@ -16,9 +16,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from core.insight.model_input import InsightError, batch_of_one, eval_mode, first_tensor, layer_named, shape_text
+from core.insight.model_input import InsightError, batch_of_one, eval_mode, layer_named, shape_text
 from core.insight._window import conv_padding, pair
 from core.inspect import leaf_layers
+from core.receptive_field import first_tensor
 
 TOP_CONTRIBUTIONS = 10
 """How many of the largest positive (and negative) votes an FC explanation lists."""
