@@ -143,6 +143,8 @@ class FollowBinder(QObject):
             self._timer.stop()  # a closed run (or one whose writer is gone) does not change any more
 
     def _on_session_replaced(self) -> None:
-        if not self._replacing and self._follower is not None:
+        if self._replacing:
+            return
+        if self._follower is not None:
             self.stop()  # another model is on show (a checkpoint, a reset): stop following
-            self.curves.set_status("")
+        self.curves.set_status("")  # what it said (following, recording, a verdict) was about the model that went

@@ -52,6 +52,7 @@ class RunBinder(QObject):
         curves.smoothingChanged.connect(lambda _strength: self._draw_overlays())
         coordinator.run_started.connect(self._on_run_started)
         coordinator.run_ended.connect(self._on_run_ended)
+        coordinator.run_stopped.connect(lambda folder: curves.set_status(f"run stopped: {display_path(folder)}"))
         self._timer = QTimer(self)
         self._timer.setInterval(REFRESH_MS)
         self._timer.timeout.connect(self.refresh)

@@ -56,7 +56,8 @@ RETIRE_SECONDS = 5.0
 class TrainingCoordinator:
     """Events: ``state_changed`` (TrainingState), ``progressed`` (Progress), ``message`` (str),
     ``error`` (str, a problem the user should read: a refused start, a failed run), ``run_started``
-    (the run folder, or None when it cannot be written), ``run_ended`` (RunEnded: the verdict) and
+    (the run folder, or None when it cannot be written), ``run_ended`` (RunEnded: the verdict),
+    ``run_stopped`` (the folder of a recorded run the user stopped before its verdict) and
     ``busy`` (what is being prepared off the caller's thread, "" when done)."""
 
     def __init__(self, viewer: ViewerState, process_factory: ProcessFactory = TrainingProcess) -> None:
@@ -71,6 +72,7 @@ class TrainingCoordinator:
         self.error = Event("error")
         self.run_started = Event("run_started")
         self.run_ended = Event("run_ended")
+        self.run_stopped = Event("run_stopped")
         self.busy = Event("busy")
         # Each epoch's test pass runs here, off the caller's (the GUI's) thread, one at a time.
         self._test_passes = ThreadPoolExecutor(
@@ -155,6 +157,8 @@ class TrainingCoordinator:
             process.send("pause")
             self._retiring[process] = None
             self._end_retired()
+            if not self._ended and process.job.run_folder is not None:
+                self.run_stopped.emit(process.job.run_folder)
         self._set_state(TrainingState.IDLE)
 
     def fork(self, settings: TrainSettings) -> bool:

@@ -90,6 +90,23 @@ def test_the_windows_training_writes_a_run_that_reads_back_with_the_same_metrics
     assert panel.cell_text(str(folder), "status") == ended[0].status.value
 
 
+@pytest.mark.slow
+def test_the_status_over_the_curves_follows_a_stopped_run_and_goes_with_its_model(window, qtbot):
+    """Seen in a real window: after Stop, and after Reset weights, it still said 'recording this run in …'."""
+    use_xo(window, epochs=50)
+    click(window, "startButton")
+    qtbot.waitUntil(lambda: window.state.run_folder is not None and len(window.state.history.steps) > 0,
+                    timeout=START_TIMEOUT_MS)
+    folder = window.state.run_folder
+    assert window.curves.status().startswith("recording this run in") and folder.name in window.curves.status()
+    click(window, "stopButton")
+    assert window.curves.status().startswith("run stopped:") and folder.name in window.curves.status()
+    click(window, "resetButton")
+    qtbot.waitUntil(lambda: not window.coordinator.building, timeout=30_000)
+    qtbot.waitUntil(lambda: window.state.history.steps == [])
+    assert window.curves.status() == ""
+
+
 def test_ticking_two_runs_lays_their_curves_over_the_plots_with_a_legend_of_what_differs(window, tmp_path):
     slow = written_run(runs_home() / "20260101-100000-xo-slow", seed=1, lr=0.01)
     fast = written_run(runs_home() / "20260101-110000-xo-fast", seed=2, lr=0.1, losses=[0.5] * 20)
