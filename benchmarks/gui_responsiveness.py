@@ -8,13 +8,16 @@ looking back, hovering units. Training runs whenever the actions leave it runnin
 
 A 5 ms precise heartbeat timer on the same thread measures how long the event loop was kept away: the
 longest gap between two beats, minus the beat interval, is the longest block. Baseline: the same
-heartbeat with the window idle, same run. The action running when each long gap happened is named.
+heartbeat with the window idle, same run. The action running when each long gap happened is named, with
+where the GUI thread's time went during it (Linux schedstat): running, waiting for a core while runnable,
+or neither (asleep: waiting for the GIL, a lock or I/O; time the hypervisor stole shows as running).
 
 Run: .venv/bin/python benchmarks/gui_responsiveness.py [--actions 300] [--seed 0]
 """
 from __future__ import annotations
 
 import argparse
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -175,8 +178,30 @@ WEIGHTS = {
 }
 
 
-def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[list[float], list[tuple[float, str]]]:
-    """Run `count` random actions; the gaps between beats (ms over the beat) and the long ones' actions."""
+class ThreadClock:
+    """The calling thread's time on a core and waiting for one, in ms, from Linux's schedstat; zeros
+    elsewhere. Opened on the GUI thread, so /proc/thread-self names that thread for the whole run."""
+
+    def __init__(self) -> None:
+        try:
+            self._fd: int | None = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def read(self) -> tuple[float, float]:
+        if self._fd is None:
+            return 0.0, 0.0
+        ran, waited = os.pread(self._fd, 64, 0).split()[:2]
+        return int(ran) / 1e6, int(waited) / 1e6
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[list[float], list[tuple]]:
+    """Run `count` random actions; the gaps between beats (ms over the beat), and for the long ones the
+    action and how long the GUI thread ran and waited for a core during the gap."""
     import numpy as np
     from PySide6.QtCore import Qt, QTimer
 
@@ -184,12 +209,13 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[lis
     names = list(WEIGHTS)
     p = np.array([WEIGHTS[n] for n in names], float)
     plan = [names[i] for i in rng.choice(len(names), size=count, p=p / p.sum())]
-    beats: list[tuple[float, str]] = []
+    beats: list[tuple[float, str, float, float]] = []
     current = ["idle"]
+    clock = ThreadClock()
     beat = QTimer()
     beat.setTimerType(Qt.TimerType.PreciseTimer)
     beat.setInterval(BEAT_MS)
-    beat.timeout.connect(lambda: beats.append((time.perf_counter(), current[0])))
+    beat.timeout.connect(lambda: beats.append((time.perf_counter(), current[0], *clock.read())))
     done = [0]
 
     def act() -> None:
@@ -213,8 +239,10 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[lis
     finally:
         driver.stop()
         beat.stop()
+        clock.close()
     gaps = [max(0.0, (b[0] - a[0]) * 1e3 - BEAT_MS) for a, b in zip(beats, beats[1:])]
-    long = sorted(((gap, beats[i + 1][1]) for i, gap in enumerate(gaps) if gap > TARGET_MS / 2), reverse=True)
+    long = sorted(((gap, beats[i + 1][1], beats[i + 1][2] - beats[i][2], beats[i + 1][3] - beats[i][3])
+                   for i, gap in enumerate(gaps) if gap > TARGET_MS / 2), reverse=True)
     return gaps, long
 
 
@@ -234,8 +262,8 @@ def main() -> None:
     longest = max(gaps)
     print(f"{args.actions} actions, {len(gaps)} beats: p99 {percentile(gaps, 99):.1f} ms, longest {longest:.1f} ms; "
           f"idle longest {max(idle, default=0):.1f} ms")
-    for gap, action in long[:10]:
-        print(f"  {gap:7.1f} ms during {action}")
+    for gap, action, ran, waited in long[:10]:
+        print(f"  {gap:7.1f} ms during {action}: the GUI thread ran {ran:.1f} ms, waited {waited:.1f} ms for a core")
     report(Figure(
         "longest GUI-thread block over 300 random user actions", longest, "ms",
         f"idle window longest gap {max(idle, default=0):.1f} ms", f"< {TARGET_MS:g} ms", longest < TARGET_MS,

@@ -274,11 +274,39 @@ class TrainingProcess:
         else:
             events += self.poll_events()
             snapshot = self.newest_snapshot() or snapshot
+        self._close_queues()
+        return events, snapshot
+
+    def discard(self) -> threading.Thread | None:
+        """End a worker whose output nobody wants (still starting, or overdue) without waiting on it.
+
+        Waiting is what stop() does, and the window cannot afford it: the starter may still be spawning,
+        and reaping a killed worker waits for the kernel to tear down its memory (torch is mapped), which
+        took 20-50 ms of the GUI thread on two busy cores. A thread does both; join it to be sure the
+        worker is gone. None when there was nothing left to end.
+        """
+        if self._closed:
+            return None
+        self._closed = True
+        reaper = threading.Thread(target=self._reap, name="convscope-trainer-reap", daemon=True)
+        reaper.start()
+        return reaper
+
+    def _reap(self) -> None:
+        if self._starter is not None:
+            self._starter.join()
+        if not self._launched:
+            return
+        if self._process.is_alive():
+            self._process.kill()
+        self._process.join(5.0)
+        self._close_queues()
+
+    def _close_queues(self) -> None:
         self._closed = True
         for q in (self._commands, self._events, self._snapshots):
             q.cancel_join_thread()
             q.close()
-        return events, snapshot
 
 
 def worker_main(commands, events, snapshots) -> None:

@@ -9,6 +9,7 @@ does, from a timer), and it reports through plain events. It never calls the win
 """
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -87,6 +88,7 @@ class TrainingCoordinator:
         self._building: _PendingBuild | None = None
         # Stopped workers: waiting for their epochs' test accuracy, then told to end (by this deadline).
         self._retiring: dict[TrainingProcess, float | None] = {}
+        self._reapers: list[threading.Thread] = []  # discarded workers being killed and reaped
 
     @property
     def state(self) -> TrainingState:
@@ -100,8 +102,8 @@ class TrainingCoordinator:
     @property
     def settling(self) -> bool:
         """A new model is being built, test passes of finished epochs are still running, or stopped
-        workers wait for them: keep calling poll()."""
-        return bool(self._building or self._pending or self._retiring)
+        workers wait for them or are being reaped: keep calling poll()."""
+        return bool(self._building or self._pending or self._retiring) or any(r.is_alive() for r in self._reapers)
 
     @property
     def building(self) -> bool:
@@ -115,6 +117,9 @@ class TrainingCoordinator:
         self._builds.shutdown(wait=True, cancel_futures=True)
         self._collect_test_passes(wait=True)
         self._end_retired(wait=True)
+        for reaper in self._reapers:
+            reaper.join()
+        self._reapers = []
         self._test_passes.shutdown(wait=True, cancel_futures=True)
 
     # ----------------------------------------------------------------- intents
@@ -414,10 +419,14 @@ class TrainingCoordinator:
             if any(pending.process is process for pending in self._pending):
                 continue
             overdue = deadline is not None and now > deadline
-            if wait or not process.is_alive() or process.starting or overdue:
+            if wait or not process.is_alive():
                 del self._retiring[process]
-                # gone already, or still starting (nothing to hand over), or overdue: killed at once
-                process.stop(timeout=RETIRE_SECONDS if wait else 0.0)
+                process.stop(timeout=RETIRE_SECONDS if wait else 0.0)  # gone already: nothing to wait for
+            elif process.starting or overdue:
+                del self._retiring[process]
+                # still starting (nothing to hand over) or overdue: killed and reaped off the GUI thread
+                reaper = process.discard()
+                self._reapers = [r for r in self._reapers if r.is_alive()] + ([reaper] if reaper else [])
             elif deadline is None:
                 process.send("stop")
                 self._retiring[process] = now + RETIRE_SECONDS

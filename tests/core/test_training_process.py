@@ -216,3 +216,26 @@ def _alive(pid: int) -> bool:
     except FileNotFoundError:
         return False
 
+
+
+def test_discarding_a_worker_never_waits_for_its_start_or_its_end(monkeypatch):
+    """The window discards workers still starting; the spawn and the reaping happen on a thread."""
+    from core import training_process
+
+    spawning = training_process._CONTEXT.Process
+    release = __import__("threading").Event()
+
+    def slow_process(*args, **kwargs):
+        release.wait(10)  # the spawn is still under way when discard() is called
+        return spawning(*args, **kwargs)
+
+    monkeypatch.setattr(training_process._CONTEXT, "Process", slow_process)
+    process = TrainingProcess(TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=1, lr=0.05)))
+    process.start()
+    reaper = process.discard()
+    assert reaper is not None and reaper.is_alive(), "discard() returned while the spawn was still under way"
+    release.set()
+    reaper.join(30)
+    assert not reaper.is_alive() and process.wait_started(0)
+    assert not process.is_alive(), "the discarded worker was killed and reaped"
+    assert process.discard() is None  # once is enough

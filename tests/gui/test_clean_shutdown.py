@@ -94,8 +94,9 @@ def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
     threads, descriptors = threading.active_count(), open_file_descriptors()
     for _ in range(2):
         coordinator.start(XO)
-        coordinator.stop()  # a worker still starting is killed at once: nothing to wait for
-        assert coordinator.state == TrainingState.IDLE and not coordinator.settling
+        coordinator.stop()  # a worker still starting is discarded: killed and reaped off the GUI thread
+        assert coordinator.state == TrainingState.IDLE and not coordinator.active
+        qtbot.waitUntil(lambda: settled(coordinator), timeout=10_000)
         assert not multiprocessing.active_children()
     qtbot.waitUntil(lambda: threading.active_count() <= threads, timeout=5_000)
     assert open_file_descriptors() <= descriptors

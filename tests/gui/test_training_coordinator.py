@@ -71,6 +71,11 @@ class ScriptedWorker:
         self.alive = False
         return self.poll_events(), self.final_snapshot
 
+    def discard(self):
+        self.alive = False
+        self.discarded = True
+        return None
+
     def progress(self, state: TrainingState, steps: tuple[int, ...]) -> Progress:
         delta = HistoryDelta(steps, tuple(0.5 for _ in steps), tuple(0.9 for _ in steps))
         return Progress(state, len(steps), 300, 0, len(steps), 63, 900.0, 3.0, delta, session=self.job.session)
@@ -328,6 +333,17 @@ def test_a_stopped_worker_that_does_not_end_is_killed_after_its_grace_time_witho
     assert worker.alive and coordinator.settling  # still within its grace time
     poll_until(coordinator, lambda: not coordinator.settling, timeout_s=5)
     assert not worker.alive and time.monotonic() - started >= 0.2
+    assert getattr(worker, "discarded", False), "an overdue worker is killed and reaped off the caller's thread"
+
+
+def test_stopping_a_worker_still_starting_discards_it_instead_of_waiting(viewer):
+    ScriptedWorker.made.clear()
+    coordinator = TrainingCoordinator(viewer, process_factory=ScriptedWorker)
+    coordinator.start(settings())
+    worker = ScriptedWorker.made[-1]
+    worker.starting = True  # nothing heard from it yet: nothing to hand over
+    coordinator.stop()
+    assert getattr(worker, "discarded", False) and not coordinator.settling
 
 
 def test_a_verdict_is_said_and_its_weights_win_over_older_snapshots(coordinator, viewer):
