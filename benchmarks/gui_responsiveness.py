@@ -8,7 +8,10 @@ looking back, hovering units. Training runs whenever the actions leave it runnin
 
 A 5 ms precise heartbeat timer on the same thread measures how long the event loop was kept away: the
 longest gap between two beats, minus the beat interval, is the longest block. Baseline: the same
-heartbeat with the window idle, same run. The action running when each long gap happened is named, with
+heartbeat with the window idle, same run. A probe runs the same fixed piece of pure-Python work on the
+GUI thread twice a second; how much longer its slowest run took than its median says how much the
+machine itself slowed identical work during the run (on a shared VM here: up to 4x, with no wait and
+no steal time to show for it). The action running when each long gap happened is named, with
 where the GUI thread's time went during it (Linux schedstat): running, waiting for a core while runnable,
 or neither (asleep: waiting for the GIL, a lock or I/O; time the hypervisor stole shows as running).
 
@@ -178,6 +181,17 @@ WEIGHTS = {
 }
 
 
+PROBE_MS = 500
+
+
+def fixed_work() -> int:
+    """About a millisecond of pure Python: the same instructions every time."""
+    total = 0
+    for i in range(20_000):
+        total += i * i % 7
+    return total
+
+
 class ThreadClock:
     """The calling thread's time on a core and waiting for one, in ms, from Linux's schedstat; zeros
     elsewhere. Opened on the GUI thread, so /proc/thread-self names that thread for the whole run."""
@@ -199,9 +213,9 @@ class ThreadClock:
             os.close(self._fd)
 
 
-def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[list[float], list[tuple]]:
-    """Run `count` random actions; the gaps between beats (ms over the beat), and for the long ones the
-    action and how long the GUI thread ran and waited for a core during the gap."""
+def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[list[float], list[tuple], list[float]]:
+    """Run `count` random actions; the gaps between beats (ms over the beat), for the long ones the
+    action and how long the GUI thread ran and waited for a core during the gap, and the probe's times."""
     import numpy as np
     from PySide6.QtCore import Qt, QTimer
 
@@ -226,10 +240,21 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[lis
         getattr(actions, name)()
         done[0] += 1
 
+    probes: list[float] = []
+
+    def probe() -> None:
+        started = time.thread_time()
+        fixed_work()
+        probes.append((time.thread_time() - started) * 1e3)
+
+    prober = QTimer()
+    prober.setInterval(PROBE_MS)
+    prober.timeout.connect(probe)
     driver = QTimer()
     driver.setInterval(ACTION_INTERVAL_MS)
     driver.timeout.connect(act)
     beat.start()
+    prober.start()
     driver.start()
     try:
         deadline = time.perf_counter() + count * ACTION_INTERVAL_MS / 1000 * 3 + 60
@@ -238,12 +263,13 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[lis
         pump(1.0)  # let the last files open and the last run settle
     finally:
         driver.stop()
+        prober.stop()
         beat.stop()
         clock.close()
     gaps = [max(0.0, (b[0] - a[0]) * 1e3 - BEAT_MS) for a, b in zip(beats, beats[1:])]
     long = sorted(((gap, beats[i + 1][1], beats[i + 1][2] - beats[i][2], beats[i + 1][3] - beats[i][3])
                    for i, gap in enumerate(gaps) if gap > TARGET_MS / 2), reverse=True)
-    return gaps, long
+    return gaps, long, probes
 
 
 def main() -> None:
@@ -255,13 +281,15 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as folder, main_window() as window:
         files = make_files(Path(folder))
-        idle, _ = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed)
+        idle, _, _ = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed)
         pump(3.0)
-        gaps, long = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions, args.seed)
+        gaps, long, probes = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions, args.seed)
         window.coordinator.stop()
     longest = max(gaps)
     print(f"{args.actions} actions, {len(gaps)} beats: p99 {percentile(gaps, 99):.1f} ms, longest {longest:.1f} ms; "
           f"idle longest {max(idle, default=0):.1f} ms")
+    print(f"fixed-work probe on the GUI thread ({len(probes)} runs): median {percentile(probes, 50):.2f} ms CPU, "
+          f"slowest {max(probes):.2f} ms ({max(probes) / percentile(probes, 50):.1f}x the median)")
     for gap, action, ran, waited in long[:10]:
         print(f"  {gap:7.1f} ms during {action}: the GUI thread ran {ran:.1f} ms, waited {waited:.1f} ms for a core")
     report(Figure(

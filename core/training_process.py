@@ -35,7 +35,24 @@ from core.trainer import DivergedError, HistoryDelta, MetricsHistory, Stopwatch,
 from core.training_run import RunRecorder, epoch_verdict, final_status, probe_images
 from core.weights import WeightsSnapshot
 
-_CONTEXT = mp.get_context("spawn")
+
+
+def _worker_context():
+    """Workers forked from a server that imported torch once, where the system has one.
+
+    Spawning a worker per Start re-imported torch (2-3 s of a core, each time), and forking the window's
+    large process to do it held the GIL for 15-20 ms, a block of the window's own thread. A fork server
+    is started once (from the starter thread, so at its lower priority, which its workers inherit).
+    Workers see the environment the window had when the server started.
+    """
+    if "forkserver" not in mp.get_all_start_methods():  # Windows
+        return mp.get_context("spawn")
+    context = mp.get_context("forkserver")
+    context.set_forkserver_preload(["core.training_process", "torch._dynamo"])
+    return context
+
+
+_CONTEXT = _worker_context()
 HISTORY_POINTS = 20_000  # per-step metrics kept before older ones are thinned (bounded memory)
 PARENT_CHECK_S = 0.2  # a worker whose window died ends within this (plus one batch)
 

@@ -91,6 +91,9 @@ def test_a_hundred_start_stop_cycles_leave_no_process_thread_timer_or_pipe(qtbot
 @pytest.mark.slow
 def test_real_spawned_workers_stopped_right_after_start_leave_nothing(qtbot):
     coordinator = xo_coordinator()
+    coordinator.start(XO)  # the fork server starts once and keeps its two descriptors for the app's life
+    coordinator.stop()
+    qtbot.waitUntil(lambda: settled(coordinator), timeout=10_000)
     threads, descriptors = threading.active_count(), open_file_descriptors()
     for _ in range(2):
         coordinator.start(XO)
