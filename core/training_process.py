@@ -36,7 +36,6 @@ from core.training_run import RunRecorder, epoch_verdict, final_status, probe_im
 from core.weights import WeightsSnapshot
 
 
-
 def _worker_context():
     """Workers forked from a server that imported torch once, where the system has one.
 
@@ -155,8 +154,8 @@ class TrainingProcess:
 
     def start(self) -> None:
         """Start the worker at a low priority from its first instruction: a child inherits the priority of
-        the thread that starts it, so it is started from a thread that lowered its own. Even its import of
-        torch (over a second of CPU) then leaves the window its core."""
+        the thread that starts it, so it is started from a thread that lowered its own (the fork server,
+        started by the first such thread, passes that priority on to every worker it forks)."""
         self._starter = threading.Thread(target=self._start_low, name="convscope-trainer-start", daemon=True)
         self._starter.start()
 
@@ -164,9 +163,9 @@ class TrainingProcess:
         lower_priority()
         try:
             commands, events, snapshots = _CONTEXT.Queue(), _CONTEXT.Queue(), _CONTEXT.Queue(maxsize=2)
-            # The job (weights, history) goes through the command queue, not the process arguments: spawn
-            # writes its arguments into a pipe the child drains only after importing torch, so a job
-            # larger than the pipe's buffer blocked start() for over a second.
+            # The job (weights, history) goes through the command queue, not the process arguments: those
+            # go through a pipe the child drains only once it is set up, so a job larger than the pipe's
+            # buffer blocked start() for over a second.
             process = _CONTEXT.Process(
                 target=worker_main, args=(commands, events, snapshots), name="convscope-trainer", daemon=True
             )
@@ -271,7 +270,7 @@ class TrainingProcess:
         if self._closed:
             return [], None
         if self._starter is not None:
-            self._starter.join()  # tens of milliseconds at most: then there is a process to stop
+            self._starter.join()  # seconds while the fork server first imports torch: the window discards instead
         if not self._launched:
             self._closed = True
             return [], None

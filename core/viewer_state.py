@@ -674,7 +674,8 @@ class ViewerState:
         if shown.kind == InputKind.DRAWING:
             return self._fitted_drawing(shown.original)
         if shown.kind == InputKind.IMAGE:
-            # the picture depends only on the image and the input shape: refit (tens of ms for a photo) only for a new shape
+            # the picture depends only on the image and the input shape: refit (tens of ms for a photo)
+            # only for a new shape
             same_shape = shown.picture is not None and shown.picture.shape == shape
             picture = shown.picture if same_shape else fit_image(shown.original, shape)
             return replace(shown, x=self._normalized(picture), picture=picture, normalization=self._session.normalization)

@@ -105,7 +105,7 @@ class InputView(QWidget):
         A model input of a new size drops the receptive field overlay, which was measured on the old one.
         """
         model_pixels = None if model_input is None else _display_model_input(model_input)
-        if original is not self._original or original is None:  # a new model shows the same image: keep its
+        if original is None or original is not self._original:  # a new model shows the same image: keep its
             # thumbnail (shrinking a photo again takes milliseconds)
             original_pixels = None if original is None else _display_original(original)
             self._original = original
