@@ -93,12 +93,19 @@ class RunsPanel(QWidget):
         layout.addWidget(self._table, 1)
         layout.addLayout(buttons)
         self._filling = False
+        self._rows: list[RunRow] = []
 
     def set_folder(self, text: str) -> None:
         self._folder.setText(text)
 
     def set_runs(self, rows: list[RunRow]) -> None:
-        """Show these runs; ticks and the selection stay on the runs that are still there."""
+        """Show these runs; ticks and the selection stay on the runs that are still there.
+
+        The same rows as shown change nothing: the table is refreshed every 2 s on the GUI thread, and
+        making its items anew took milliseconds that grew with the number of runs."""
+        if rows == self._rows:
+            return
+        self._rows = list(rows)
         ticked, selected = set(self.ticked()), self.selected()
         self._filling = True
         self._table.setSortingEnabled(False)
