@@ -200,8 +200,11 @@ def test_reset_after_pausing_a_run_gives_new_weights_and_clears_the_history(trai
     trained = window.state.session.weights()
     click(window, "Reset weights")
     assert not window.coordinator.active and window.coordinator.state.value == "idle" and workers_end(qtbot)
+    # The new model is built off the GUI thread; a worker from the fork server can end before it is in.
+    qtbot.waitUntil(lambda: not window.coordinator.building, timeout=15_000)
     assert window.state.history.steps == [] and window.state.history.test_steps == []
-    qtbot.waitUntil(lambda: len(window.curves.loss_curve().getData()[0] or []) == 0)  # the event loop's next turn
+    qtbot.waitUntil(lambda: window.curves.loss_curve().getData()[0] is None
+                    or len(window.curves.loss_curve().getData()[0]) == 0)  # the event loop's next turn
     reset = window.state.session.weights()
     assert reset.keys() == trained.keys() and not weights_equal(reset, trained) and all_finite(reset)
     qtbot.wait(300)  # nothing from the stopped worker arrives afterwards
@@ -213,6 +216,8 @@ def test_reset_requested_while_running_stops_the_worker_first(trainer_window, qt
     start_and_wait_for_steps(window, qtbot)
     window.training.resetRequested.emit()
     assert not window.coordinator.active and window.coordinator.state.value == "idle" and workers_end(qtbot)
+    # The new model is built off the GUI thread; a worker from the fork server can end before it is in.
+    qtbot.waitUntil(lambda: not window.coordinator.building, timeout=15_000)
     assert window.state.history.steps == []
     reset = window.state.session.weights()
     qtbot.wait(300)
