@@ -193,48 +193,53 @@ def fixed_work() -> int:
     return total
 
 
-class ThreadClock:
+class _ProcFile:
+    """A Linux /proc file opened once and read again at every beat; None elsewhere."""
+
+    def __init__(self, path: str) -> None:
+        try:
+            self._fd: int | None = os.open(path, os.O_RDONLY)
+        except OSError:
+            self._fd = None
+
+    def _read(self, size: int) -> bytes | None:
+        return None if self._fd is None else os.pread(self._fd, size, 0)
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+
+
+class ThreadClock(_ProcFile):
     """The calling thread's time on a core and waiting for one, in ms, from Linux's schedstat; zeros
     elsewhere. Opened on the GUI thread, so /proc/thread-self names that thread for the whole run."""
 
     def __init__(self) -> None:
-        try:
-            self._fd: int | None = os.open("/proc/thread-self/schedstat", os.O_RDONLY)
-        except OSError:
-            self._fd = None
+        super().__init__("/proc/thread-self/schedstat")
 
     def read(self) -> tuple[float, float]:
-        if self._fd is None:
+        text = self._read(64)
+        if text is None:
             return 0.0, 0.0
-        ran, waited = os.pread(self._fd, 64, 0).split()[:2]
+        ran, waited = text.split()[:2]
         return int(ran) / 1e6, int(waited) / 1e6
 
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
 
-
-class HostSteal:
+class HostSteal(_ProcFile):
     """Time the hypervisor ran something else on this VM's CPUs (steal), all CPUs together, in ms, from
-    /proc/stat (10 ms steps); zero elsewhere. Where the kernel accounts steal (PARAVIRT_TIME_ACCOUNTING, as
-    on this VM), it is not in the thread's run time from schedstat."""
+    /proc/stat (in clock ticks, 10 ms here); zero elsewhere. Where the kernel accounts steal
+    (PARAVIRT_TIME_ACCOUNTING, as on this VM), it is not in the thread's run time from schedstat."""
 
     def __init__(self) -> None:
-        try:
-            self._fd: int | None = os.open("/proc/stat", os.O_RDONLY)
-        except OSError:
-            self._fd = None
-        self._tick_ms = 1000 / os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 10.0
+        super().__init__("/proc/stat")
+        self._ms_per_tick = 0.0 if self._fd is None else 1000 / os.sysconf("SC_CLK_TCK")
 
     def read(self) -> float:
-        if self._fd is None:
+        text = self._read(256)
+        if text is None:
             return 0.0
-        total = os.pread(self._fd, 256, 0).split(b"\n", 1)[0].split()
-        return int(total[8]) * self._tick_ms if len(total) > 8 else 0.0
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
+        total = text.split(b"\n", 1)[0].split()  # cpu user nice system idle iowait irq softirq steal ...
+        return int(total[8]) * self._ms_per_tick if len(total) > 8 else 0.0
 
 
 def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[list[float], list[tuple], list[float]]:

@@ -269,10 +269,10 @@ class TrainingProcess:
         """
         if self._closed:
             return [], None
+        self._closed = True
         if self._starter is not None:
             self._starter.join()  # seconds while the fork server first imports torch: the window discards instead
         if not self._launched:
-            self._closed = True
             return [], None
         events, snapshot = self.take_pending(), None
         events += self.poll_events()
@@ -319,7 +319,6 @@ class TrainingProcess:
         self._close_queues()
 
     def _close_queues(self) -> None:
-        self._closed = True
         for q in (self._commands, self._events, self._snapshots):
             q.cancel_join_thread()
             q.close()

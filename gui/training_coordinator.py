@@ -421,7 +421,8 @@ class TrainingCoordinator:
             overdue = deadline is not None and now > deadline
             if wait or not process.is_alive():
                 del self._retiring[process]
-                process.stop(timeout=RETIRE_SECONDS if wait else 0.0)  # gone already: nothing to wait for
+                # closing (waits for it to end), or gone already (nothing to wait for)
+                process.stop(timeout=RETIRE_SECONDS if wait else 0.0)
             elif process.starting or overdue:
                 del self._retiring[process]
                 # still starting (nothing to hand over) or overdue: killed and reaped off the GUI thread

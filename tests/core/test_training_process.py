@@ -217,13 +217,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
-
 def test_discarding_a_worker_never_waits_for_its_start_or_its_end(monkeypatch):
     """The window discards workers still starting; the spawn and the reaping happen on a thread."""
+    import threading
+
     from core import training_process
 
     spawning = training_process._CONTEXT.Process
-    release = __import__("threading").Event()
+    release = threading.Event()
 
     def slow_process(*args, **kwargs):
         release.wait(10)  # the spawn is still under way when discard() is called
