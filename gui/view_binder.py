@@ -6,11 +6,13 @@ What each event repaints:
   feature maps; the receptive-field overlay goes
 - weights_changed: prediction, feature maps, filters, the confusion matrix's caption
 - layer_changed: layer strip, feature maps, filters; the overlay goes
-- session_replaced: all of the above, plus layer chips, the architecture text and table, curves, timeline;
-  what the eye is on (chips, input, prediction, maps, slider) at once, the rest on the event loop's next turn
+- session_replaced: all of the above, plus layer chips, the architecture text and table, curves, timeline
 - history_changed: the curves, at most every HISTORY_REDRAW_MS
 - timeline_changed: the look-back slider; evaluation_changed, browse_changed: the confusion matrix
 - interventions_changed: prediction, feature maps (switched-off channels crossed out); the overlay goes
+
+What the eye is on (chips, input, prediction, maps) is drawn at once; the rest of a new model or of new
+weights follows one view per turn of the event loop (a DrawQueue), so input is answered in between.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from core.trainer import evaluate
 from core.viewer_state import LIVE, InputKind, ViewerState
 from gui.background import BackgroundTask
 from gui.concepts import TOOLTIPS, layer_concepts
+from gui.draw_queue import DrawQueue
 from gui.erf_text import erf_caption, unit_erf_stats
 from gui.panels.architecture_editor import ArchitectureEditor
 from gui.panels.confusion_view import ConfusionView
@@ -76,17 +79,14 @@ class ViewBinder(QObject):
         self._history_timer.setSingleShot(True)
         self._history_timer.setInterval(HISTORY_REDRAW_MS)
         self._history_timer.timeout.connect(self._draw_history)
-        self._rest_of_model = QTimer(self)  # a new model's filters, confusion matrix and curves
-        self._rest_of_model.setSingleShot(True)
-        self._rest_of_model.setInterval(0)
-        self._rest_of_model.timeout.connect(self._draw_rest_of_model)
+        self._later = DrawQueue(self)
         self._evaluation = BackgroundTask("evaluate", self)
         self._evaluation.finished.connect(lambda result: self._attempt(state.apply_evaluation, *result))
         self._evaluation.failed.connect(self.error)
         self._connect_state()
         self._connect_views()
-        self._draw_new_model()
-        self._draw_rest_of_model()  # the first picture is whole
+        self._on_session_replaced()
+        self._later.flush()  # the first picture is whole
 
     # ----------------------------------------------------------------- state -> views
 
@@ -116,8 +116,7 @@ class ViewBinder(QObject):
         self.input_view.clear_receptive_field()
         self._draw_prediction()
         self._draw_maps()
-        self._draw_filters()
-        self._draw_confusion_caption()
+        self._later.later(self._draw_filters, self._draw_confusion_caption)
 
     def _on_interventions_changed(self) -> None:
         self.input_view.clear_receptive_field()
@@ -131,29 +130,33 @@ class ViewBinder(QObject):
         self._draw_filters()
 
     def _on_session_replaced(self) -> None:
-        self._draw_new_model()
-        # Every view at once took 50-60 ms of the GUI thread on a quiet machine and over 100 ms while
-        # training shared the CPU; in two turns, input (a pen stroke, a key) is answered in between.
-        self._rest_of_model.start()
+        """Every view at once took 50-60 ms of the GUI thread on a quiet machine and over 100 ms while
+        training shared the CPU: the chips and the input first, the rest one view per turn."""
+        state = self.state
+        self.layer_strip.set_layers([_chip(row) for row in state.session.layers], state.layer_index)
+        self._on_input_changed()
+        self._draw_timeline()  # the slider answers clicks
+        self._later.later(self._draw_architecture, self._draw_filters, self._draw_evaluation, self._draw_history)
 
-    def _draw_new_model(self) -> None:
-        """What the eye is on when a model arrives; the slider too, since it answers clicks."""
+    def _draw_architecture(self) -> None:
+        """The editor's text and table, and the chips' tooltips with each layer's size formula."""
         state = self.state
         layers, formulas = state.session.layers, _formulas(state.session)
-        self.layer_strip.set_layers([_chip(row, formulas.get(row.name)) for row in layers], state.layer_index)
+        self.layer_strip.set_tooltips([_tooltip(row, formulas.get(row.name)) for row in layers])
         if state.architecture_text is not None:
             self.editor.set_text(state.architecture_text)
             self.preview_architecture(state.architecture_text)
         else:
             self.editor.show_table([_table_row(row) for row in layers], [_tooltip(row, formulas.get(row.name)) for row in layers])
-        self._on_input_changed()
-        self._draw_timeline()
 
-    def _draw_rest_of_model(self) -> None:
-        self._draw_filters()
+    def _draw_evaluation(self) -> None:
         self._draw_confusion()
         self._draw_browse()
-        self._draw_history()
+
+    @property
+    def drawing(self) -> bool:
+        """Views of the latest change are still to be drawn (on the event loop's next turns)."""
+        return self._later.pending > 0
 
     @property
     def evaluating(self) -> bool:
@@ -162,7 +165,7 @@ class ViewBinder(QObject):
     def close(self) -> None:
         """Stop redrawing and computing: the window is closing."""
         self._history_timer.stop()
-        self._rest_of_model.stop()
+        self._later.clear()
         self._evaluation.close()
 
     def _on_history_changed(self) -> None:

@@ -95,6 +95,11 @@ class LayerStrip(QWidget):
         self._current = self._clamp(current)
         self._show_current()
 
+    def set_tooltips(self, tooltips: Sequence[str]) -> None:
+        """New tooltips for the chips there are (a new model's size formulas come a turn after its chips)."""
+        for button, tooltip in zip(self._chips, tooltips):
+            button.setToolTip(tooltip)
+
     def set_current(self, index: int, notify: bool = True) -> None:
         """Select a layer, clamped to the chips there are; emits layerSelected only if it changed (and
         ``notify``: False shows a choice made elsewhere)."""

@@ -6,7 +6,7 @@ from PySide6.QtTest import QTest
 
 from core.receptive_field import receptive_fields, unit_box
 from gui.main_window import MainWindow
-from tests.gui.user_actions import choose_training, click, drag, drop_file, hover_unit, seven
+from tests.gui.user_actions import choose_training, click, drag, drop_file, hover_unit, seven, views_drawn
 
 
 def test_builds_with_no_arguments_and_shows_the_default_model(qtbot):
@@ -177,15 +177,37 @@ def test_looking_back_shows_the_filters_of_an_earlier_epoch(window, qtbot):
     click(window, "startButton")
     qtbot.waitUntil(lambda: window.coordinator.state.value == "finished", timeout=60_000)
     assert len(window.state.timeline_steps) == 3  # the start and both epoch ends
+    views_drawn(window, qtbot)
     end_filters = window.filters.mosaic().copy()
     assert not np.array_equal(end_filters, start_filters)
     slider = window.findChild(QSlider, "lookBackSlider")
     slider.setFocus()
     QTest.keyClick(slider, Qt.Key.Key_Home)  # all the way back, as a user would with the keyboard
     assert window.curves.timeline_position() == 0
+    views_drawn(window, qtbot)  # the filters follow the maps a turn later
     np.testing.assert_array_equal(window.filters.mosaic(), start_filters)
     assert "step" in window.last_message()
     QTest.keyClick(slider, Qt.Key.Key_End)
     assert window.curves.timeline_position() == -1
+    views_drawn(window, qtbot)
     np.testing.assert_array_equal(window.filters.mosaic(), end_filters)
     click(window, "stopButton")
+
+
+def test_a_new_model_shows_its_maps_at_once_and_its_other_views_on_the_next_turns(window, qtbot):
+    from core.architecture import PRESETS, parse
+    from core.model_session import ModelSession
+
+    old_filters, session = window.filters.mosaic().copy(), window.state.session
+    tinyvgg = ModelSession.from_architecture(parse(PRESETS["tinyvgg"]), session.classes, session.normalization, seed=1)
+    window.state.show_sample(0)
+    window.state.replace_session(tinyvgg, architecture_text=PRESETS["tinyvgg"])
+    # on the turn of the new model: its chips, and the maps of its layer for the input on show
+    assert window.layer_strip.chip_widget(len(tinyvgg.layers) - 1).text().startswith(tinyvgg.layers[-1].name)
+    assert window.feature_maps.title_text().startswith(window.state.layer)
+    assert window.binder.drawing  # the rest waits for the next turns
+    np.testing.assert_array_equal(window.filters.mosaic(), old_filters)
+    views_drawn(window, qtbot)
+    new_filters = window.filters.mosaic()
+    assert new_filters.shape != old_filters.shape or not np.array_equal(new_filters, old_filters, equal_nan=True)
+    assert window.editor.text() == PRESETS["tinyvgg"]

@@ -65,6 +65,11 @@ def model_built(window, timeout_s: float = 60.0) -> None:
     assert not window.coordinator.building, "the new model was still being built"
 
 
+def views_drawn(window, qtbot) -> None:
+    """Wait until the views the latest change touched are all drawn (one per event-loop turn)."""
+    qtbot.waitUntil(lambda: not window.binder.drawing, timeout=5_000)
+
+
 def seven() -> list[tuple[float, float]]:
     """A handwritten-looking 7 on a 280 px canvas: a top bar and a slanted stem."""
     bar = [(80 + 8 * i, 70 + i * 0.5) for i in range(16)]
