@@ -70,6 +70,8 @@ class ShownInput:
     caption: str
     sample: int | None = None  # the test-set index, for a sample
     normalization: Normalization | None = None  # what made ``x`` from ``picture``
+    thumbnail: np.ndarray | None = None
+    """``original`` shrunk for display where that was done off the GUI thread (a photo's takes ~10 ms)."""
 
 
 NO_INPUT = ShownInput(InputKind.NONE, None, None, None, "")

@@ -8,7 +8,7 @@ file opened wins.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +22,7 @@ from core.model_session import ModelSession
 from core.preprocess import Normalization
 from core.viewer_state import ShownInput, ViewerState, image_input
 from gui.background import BackgroundTask, Progress
+from gui.panels.input_view import display_original
 from gui.qimage_convert import qimage_to_array
 from gui.training_coordinator import TrainingCoordinator
 
@@ -232,14 +233,19 @@ class _Opened:
 def _read_image(
     _progress: Progress, path: str, input_shape: tuple[int, int, int], normalization: Normalization
 ) -> _Opened:
-    """Worker thread: decode (large images at about a megapixel) and fit to the model's input."""
-    return _Opened(path, image_input(load_image(path), Path(path).name, input_shape, normalization))
+    """Worker thread: decode (large images at about a megapixel), fit to the model's input, and shrink for
+    display."""
+    return _Opened(path, _with_thumbnail(image_input(load_image(path), Path(path).name, input_shape, normalization)))
 
 
 def _prepare_pixels(
     _progress: Progress, pixels: np.ndarray, caption: str, input_shape: tuple[int, int, int], normalization: Normalization
 ) -> _Opened:
-    return _Opened("", image_input(pixels, caption, input_shape, normalization))
+    return _Opened("", _with_thumbnail(image_input(pixels, caption, input_shape, normalization)))
+
+
+def _with_thumbnail(shown: ShownInput) -> ShownInput:
+    return replace(shown, thumbnail=display_original(shown.original))
 
 
 def _read_checkpoint(_progress: Progress, path: str) -> _Opened:

@@ -106,7 +106,7 @@ class ViewBinder(QObject):
         shown = self.state.input
         if shown.kind != InputKind.DRAWING and not self.canvas.is_empty():
             self.canvas.erase()
-        self.input_view.set_images(shown.original, shown.picture)
+        self.input_view.set_images(shown.original if shown.thumbnail is None else shown.thumbnail, shown.picture)
         self.input_view.set_caption(shown.caption)
         self.input_view.clear_receptive_field()
         self._draw_prediction()

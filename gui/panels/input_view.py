@@ -107,7 +107,7 @@ class InputView(QWidget):
         model_pixels = None if model_input is None else _display_model_input(model_input)
         if original is None or original is not self._original:  # a new model shows the same image: keep its
             # thumbnail (shrinking a photo again takes milliseconds)
-            original_pixels = None if original is None else _display_original(original)
+            original_pixels = None if original is None else display_original(original)
             self._original = original
             self._show(self.original_view, self.original_item, self.original_hint, original_pixels)
         self._show(self.model_view, self.model_item, self.model_hint, model_pixels)
@@ -245,7 +245,7 @@ class InputView(QWidget):
         return hint
 
 
-def _display_original(original: np.ndarray) -> np.ndarray:
+def display_original(original: np.ndarray) -> np.ndarray:
     """A copy to draw, shrunk by whole-pixel averaging to at most THUMBNAIL_SIDE: the panel shows it
     about that size, and the canvas's 280 px drawing arrives on every stroke."""
     pixels = np.asarray(original, dtype=np.float32)

@@ -211,3 +211,16 @@ def test_a_new_model_shows_its_maps_at_once_and_its_other_views_on_the_next_turn
     new_filters = window.filters.mosaic()
     assert new_filters.shape != old_filters.shape or not np.array_equal(new_filters, old_filters, equal_nan=True)
     assert window.editor.text() == PRESETS["tinyvgg"]
+
+
+def test_a_large_dropped_image_is_shrunk_for_display_while_it_is_opened(window, tmp_path):
+    from PIL import Image
+
+    gradient = np.linspace(0, 255, 1200, dtype=np.float32)
+    pixels = np.stack([np.add.outer(gradient, gradient) / 2] * 3, axis=-1).astype(np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "large.png")
+    drop_file(window, tmp_path / "large.png")
+    shown = window.state.input
+    assert max(shown.original.shape[:2]) > 160  # decoded at about a megapixel
+    assert shown.thumbnail is not None and max(shown.thumbnail.shape[:2]) <= 160
+    np.testing.assert_array_equal(window.input_view.original_item.image, shown.thumbnail)  # drawn as made
