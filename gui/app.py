@@ -121,6 +121,10 @@ def _report_to(window):
 def _screenshot(app: QApplication, window, path: str) -> int:
     """Render at a fixed size (not the user's saved geometry) so screenshots compare, then quit."""
     window.resize(1560, 960)
+    for _ in range(100):  # a followed run's model draws its views one per turn
+        app.processEvents()
+        if not window.binder.drawing:
+            break
     for _ in range(5):
         app.processEvents()
     ok = window.grab().save(path)
