@@ -92,6 +92,9 @@ def main(argv: list[str] | None = None) -> None:
         torch.save(model.module.state_dict(), args.final_state)
     if rank == 0:
         print(f"done: {step} steps on each of {world} ranks", flush=True)
+    # every rank tears gloo down together: a rank that left while rank 0 still saved aborted once on CI
+    # ("terminate called without an active exception", exit -6)
+    dist.barrier()
     dist.destroy_process_group()
 
 
