@@ -117,6 +117,7 @@ class FeatureMapView(QWidget):
         if layer_name != self._layer_name or maps.shape != self._maps.shape:
             self._enlarged = None
             self._hovered = None
+            self._hover_label.setText(" ")  # its unit is not on show any more
         self._maps = maps.astype(np.float32, copy=False)
         self._is_vector = is_vector
         self._layer_name = layer_name
@@ -124,6 +125,8 @@ class FeatureMapView(QWidget):
         self._scaling.setEnabled(not is_vector)
         self._empty = False
         self._render()
+        if self._hovered is not None:
+            self._show_value(*self._hovered)  # the unit under the pointer, with its new value
 
     def show_message(self, text: str) -> None:
         """No maps (e.g. no input): an empty view and a line saying why, never the last input's maps."""

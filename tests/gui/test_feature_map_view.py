@@ -189,3 +189,13 @@ def test_a_switched_off_channel_is_drawn_crossed_out(view, relu_maps):
     assert view.title_text() == "conv2 · 1 switched off · 1 scaled"
     view.set_scaled_channels({})
     assert pixel(9) == plain and view.title_text() == "conv2"
+
+
+def test_the_hovered_value_follows_new_maps_and_goes_with_its_layer(view, relu_maps, qtbot):
+    view.set_maps(relu_maps, "conv1")
+    with qtbot.waitSignal(view.unitHovered):
+        hover(view, 3, 5, 7)
+    view.set_maps(relu_maps * 2, "conv1")  # new weights or a new input, the pointer still on the unit
+    assert view.hover_text() == f"conv1 · map 3 · (5, 7) = {2 * relu_maps[3, 5, 7]:.3f}"
+    view.set_maps(np.ones((16, 8, 8), dtype=np.float32), "conv2")  # another layer: that unit is gone
+    assert view.hover_text().strip() == ""
