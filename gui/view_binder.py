@@ -142,12 +142,13 @@ class ViewBinder(QObject):
         """The editor's text and table, and the chips' tooltips with each layer's size formula."""
         state = self.state
         layers, formulas = state.session.layers, _formulas(state.session)
-        self.layer_strip.set_tooltips([_tooltip(row, formulas.get(row.name)) for row in layers])
+        tooltips = [_tooltip(row, formulas.get(row.name)) for row in layers]
+        self.layer_strip.set_tooltips(tooltips)
         if state.architecture_text is not None:
             self.editor.set_text(state.architecture_text)
             self.preview_architecture(state.architecture_text)
         else:
-            self.editor.show_table([_table_row(row) for row in layers], [_tooltip(row, formulas.get(row.name)) for row in layers])
+            self.editor.show_table([_table_row(row) for row in layers], tooltips)
 
     def _draw_evaluation(self) -> None:
         self._draw_confusion()
@@ -330,10 +331,11 @@ def _table_row(row: LayerInfo) -> tuple[str, str, str, str, str]:
     return row.name, row.kind, "x".join(map(str, row.output_shape)), f"{row.params:,}", rf
 
 
-def _chip(row: LayerInfo, formula: str | None = None) -> LayerChip:
+def _chip(row: LayerInfo) -> LayerChip:
+    """A layer's chip; its tooltip gets the size formula a turn later (``_draw_architecture``)."""
     shape = "x".join(map(str, row.output_shape))
     rf = f"RF {row.rf.size}" if row.rf.spatial else "RF all"
-    return LayerChip(name=row.name, kind=row.kind, shape=shape, rf=rf, tooltip=_tooltip(row, formula))
+    return LayerChip(name=row.name, kind=row.kind, shape=shape, rf=rf, tooltip=_tooltip(row, None))
 
 
 def _tooltip(row: LayerInfo, formula: str | None) -> str:
