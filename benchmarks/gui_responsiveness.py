@@ -185,6 +185,7 @@ WEIGHTS = {
 
 
 PROBE_MS = 500
+STALL_S = 0.07
 
 
 def fixed_work() -> int:
@@ -244,10 +245,14 @@ class HostSteal(_ProcFile):
         return int(total[8]) * self._ms_per_tick if len(total) > 8 else 0.0
 
 
-def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[list[float], list[tuple], list[float]]:
+def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None) -> tuple[list[float], list[tuple], list[float]]:
     """Run `count` random actions; the gaps between beats (ms over the beat), for the long ones the
     action, how long the GUI thread ran and waited for a core and how much the host stole from the CPUs
-    during the gap, and the probe's times."""
+    during the gap, and the probe's times. With `stalls` (an open file), every thread's Python stack is
+    written there whenever the GUI thread has been away STALL_S: faulthandler's watchdog thread takes
+    it without the GIL, which the GUI thread holds while it is in Qt's or torch's C++ code."""
+    import faulthandler
+
     import numpy as np
     from PySide6.QtCore import Qt, QTimer
 
@@ -261,7 +266,12 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[lis
     beat = QTimer()
     beat.setTimerType(Qt.TimerType.PreciseTimer)
     beat.setInterval(BEAT_MS)
-    beat.timeout.connect(lambda: beats.append((time.perf_counter(), current[0], *clock.read(), host.read())))
+    def on_beat() -> None:
+        beats.append((time.perf_counter(), current[0], *clock.read(), host.read()))
+        if stalls is not None:
+            faulthandler.dump_traceback_later(STALL_S, repeat=True, file=stalls)  # re-armed: a new watchdog
+
+    beat.timeout.connect(on_beat)
     done = [0]
 
     def act() -> None:
@@ -294,6 +304,8 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int) -> tuple[lis
             pump(0.05)
         pump(1.0)  # let the last files open and the last run settle
     finally:
+        if stalls is not None:
+            faulthandler.cancel_dump_traceback_later()
         driver.stop()
         prober.stop()
         beat.stop()
@@ -325,17 +337,21 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--actions", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--dump-stalls", metavar="FILE", help=f"write every thread's Python stack to FILE whenever "
+                        f"the GUI thread has been away {STALL_S * 1000:g} ms (a thread started at each beat: it slows the run)")
     args = parser.parse_args()
     import numpy as np
 
     import tests.gui.user_actions  # noqa: F401  the driver's own helpers, loaded before the run: see below
 
-    with tempfile.TemporaryDirectory() as folder, main_window() as window:
+    with tempfile.TemporaryDirectory() as folder, main_window() as window, \
+            open(args.dump_stalls or os.devnull, "w") as stalls:
         files = make_files(Path(folder))
         idle, _, _ = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed)
         pump(3.0)
         loaded = set(sys.modules)
-        gaps, long, probes = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions, args.seed)
+        gaps, long, probes = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions,
+                                            args.seed, stalls if args.dump_stalls else None)
         window.coordinator.stop()
         imported = sorted(set(sys.modules) - loaded)
     longest = max(gaps)
