@@ -322,7 +322,8 @@ def _uses_pyside(module) -> bool:
 
     A module like that first imported in the middle of the run (the driver's mouse and drop helpers, or
     a six-line module that imports QObject) was followed, up to a minute later, by a turn of the window
-    over 100 ms (139-336 ms) in 7 of 18 runs; imported before the run, in 1 of 24 (293 ms). Why is not
+    over 100 ms (139-336 ms) in 7 of 18 runs; imported before the run, in 4 of 28 (3 of them in the last
+    4 runs, when even the idle window had a 40 ms gap). It may be chance; why it would not be is not
     known. The app imports no such module once its window is up, and the report shows it."""
     path = getattr(module, "__file__", None)
     if not isinstance(path, str) or not path.endswith(".py"):
