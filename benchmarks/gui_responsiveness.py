@@ -17,7 +17,7 @@ or neither (asleep: waiting for the GIL, a lock or I/O); and how much CPU time t
 the VM's CPUs meanwhile (steal, /proc/stat, in 10 ms steps). The driver's own helpers are imported
 before the window is built, and the modules first imported during the run are listed (``_uses_pyside``).
 
-Run: .venv/bin/python benchmarks/gui_responsiveness.py [--actions 300] [--seed 0]
+Run: .venv/bin/python benchmarks/gui_responsiveness.py [--actions 300] [--seed 0] [--dump-stalls FILE]
 """
 from __future__ import annotations
 
