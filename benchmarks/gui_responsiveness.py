@@ -343,7 +343,7 @@ def main() -> None:
     args = parser.parse_args()
     import numpy as np
 
-    import tests.gui.user_actions  # noqa: F401  the driver's own helpers, loaded before the run: see below
+    import tests.gui.user_actions  # noqa: F401  the driver's own helpers, loaded before the run: see _uses_pyside
 
     with tempfile.TemporaryDirectory() as folder, main_window() as window, \
             open(args.dump_stalls or os.devnull, "w") as stalls:
