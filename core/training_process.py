@@ -568,10 +568,23 @@ class _Worker:
                 session=self.job.session,
             )
         )
+        snapshot = trainer.snapshot(self.job.session)
         try:
-            self.snapshots.put_nowait(trainer.snapshot(self.job.session))
+            self.snapshots.put_nowait(snapshot)
         except queue.Full:
-            pass
+            if force:  # a run's last weights (finished, paused, ended): the oldest queued make room
+                self._replace_oldest_snapshot(snapshot)
+
+    def _replace_oldest_snapshot(self, snapshot) -> None:
+        """Bounded waits: a queued item may still be in this process's feeder thread, not yet readable."""
+        try:
+            self.snapshots.get(timeout=0.5)
+        except queue.Empty:
+            pass  # the window took them meanwhile
+        try:
+            self.snapshots.put(snapshot, timeout=0.5)
+        except queue.Full:
+            pass  # the window is not reading: it will ask for the state when it needs it
 
     def _full_state(self) -> FullState:
         trainer = self.trainer

@@ -59,6 +59,30 @@ def test_worker_runs_pauses_steps_and_stops():
 
 
 @pytest.mark.slow
+def test_a_finished_run_s_last_weights_reach_a_parent_that_read_no_snapshot_meanwhile():
+    """The snapshot queue holds two; a parent busy elsewhere must still get the final weights, not the
+    first two snapshots of the run."""
+    job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=3, lr=0.05), snapshot_interval=0.01)
+    process = TrainingProcess(job)
+    process.start()
+    try:
+        process.send("run")
+        events = []
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and not any(
+                isinstance(e, Progress) and e.state == TrainingState.FINISHED for e in events):
+            events += process.poll_events()  # events only: the snapshots pile up unread
+            time.sleep(0.02)
+        published = [e.step for e in events if isinstance(e, Progress)]
+        assert len(published) > 3, "the run published more snapshots than the queue holds"
+        time.sleep(0.2)  # the worker's feeder thread hands the last one over
+        newest = process.newest_snapshot()
+        assert newest is not None and newest.step == 120
+    finally:
+        process.stop()
+
+
+@pytest.mark.slow
 def test_diverging_learning_rate_ends_the_run_with_the_restored_weights(tmp_path):
     job = TrainingJob(PRESETS["xo"], "xo", TrainConfig(batch_size=50, epochs=50, lr=10.0), run_folder=str(tmp_path / "run"))
     process = TrainingProcess(job)
