@@ -26,6 +26,7 @@ import os
 import sys
 import tempfile
 import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from _common import Figure, main_window, percentile, pump, report
@@ -346,13 +347,13 @@ def main() -> None:
     import tests.gui.user_actions  # noqa: F401  the driver's own helpers, loaded before the run: see _uses_pyside
 
     with tempfile.TemporaryDirectory() as folder, main_window() as window, \
-            open(args.dump_stalls or os.devnull, "w") as stalls:
+            (open(args.dump_stalls, "w") if args.dump_stalls else nullcontext()) as stalls:
         files = make_files(Path(folder))
         idle, _, _ = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed)
         pump(3.0)
         loaded = set(sys.modules)
         gaps, long, probes = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions,
-                                            args.seed, stalls if args.dump_stalls else None)
+                                            args.seed, stalls)
         window.coordinator.stop()
         imported = sorted(set(sys.modules) - loaded)
     longest = max(gaps)

@@ -572,7 +572,7 @@ class _Worker:
         try:
             self.snapshots.put_nowait(snapshot)
         except queue.Full:
-            if force:  # a run's last weights (finished, paused, ended): the oldest queued make room
+            if force:  # weights the window must see (a start, pause, step, stop, the end): the oldest make room
                 self._replace_oldest_snapshot(snapshot)
 
     def _replace_oldest_snapshot(self, snapshot) -> None:
