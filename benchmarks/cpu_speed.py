@@ -1,0 +1,99 @@
+"""How fast each CPU of this machine ran at every moment, measured by a probe process pinned to it.
+
+The GUI-thread benchmark's long turns were cheap code running many times slower than usual, with no
+page faults, no interrupts and no other runnable thread to account for it. A probe outside the app tells
+the app's slowness from the machine's: one process per CPU, pinned there at the lowest priority, runs
+the same tiny piece of work in a loop and writes, for every 5 ms, how many pieces it finished and how
+much CPU time it got. Pieces per CPU millisecond, against the probe's own median over the run, is how
+fast that CPU was running then (1.0 usual; 0.03 measured here during a 56 ms turn of the window).
+
+At the lowest priority a probe only takes a CPU nobody else wants; on a busy CPU it still gets a few
+slices, enough to measure the speed.
+"""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+WINDOW_S = 0.005
+
+_PROBE = """
+import os, signal, sys, time
+os.sched_setaffinity(0, {int(sys.argv[1])})
+os.nice(19)
+out = open(sys.argv[2], "w", buffering=1 << 16)
+signal.signal(signal.SIGTERM, lambda *_: (out.flush(), os._exit(0)))
+window, pieces, cpu = time.perf_counter(), 0, time.thread_time()
+while True:
+    x = 0
+    for i in range(50):
+        x += i
+    pieces += 1
+    now = time.perf_counter()
+    if now - window >= WINDOW_S:
+        spent = time.thread_time()
+        out.write(f"{window:.6f} {now:.6f} {pieces} {(spent - cpu) * 1e3:.3f}\\n")
+        window, pieces, cpu = now, 0, spent
+""".replace("WINDOW_S", repr(WINDOW_S))
+
+
+class CpuSpeed:
+    """A probe on each CPU this process may use, for the length of a ``with`` block; afterwards,
+    ``speed(cpu, start, end)`` says how fast that CPU ran between two ``time.perf_counter()`` times.
+
+    perf_counter is CLOCK_MONOTONIC on Linux, shared by all processes, so times compare across them.
+    Where CPUs cannot be pinned (not Linux) there are no probes and every speed is None."""
+
+    def __init__(self) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="cpu-speed-"))
+        self._probes: dict[int, subprocess.Popen] = {}
+        self._windows: dict[int, list[tuple[float, float, int, float]]] = {}
+        self._median: dict[int, float] = {}
+
+    def __enter__(self) -> "CpuSpeed":
+        if hasattr(os, "sched_getaffinity"):
+            for cpu in sorted(os.sched_getaffinity(0)):
+                self._probes[cpu] = subprocess.Popen([sys.executable, "-c", _PROBE, str(cpu), str(self._folder / f"{cpu}.txt")])
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for probe in self._probes.values():
+            probe.terminate()
+        for cpu, probe in self._probes.items():
+            probe.wait()
+            self._windows[cpu] = _read(self._folder / f"{cpu}.txt")
+            rates = sorted(pieces / cpu_ms for _, _, pieces, cpu_ms in self._windows[cpu] if cpu_ms > 1.0)
+            self._median[cpu] = rates[len(rates) // 2] if rates else 0.0
+        for path in self._folder.iterdir():
+            path.unlink()
+        self._folder.rmdir()
+
+    @property
+    def cpus(self) -> list[int]:
+        return sorted(self._probes)
+
+    def speed(self, cpu: int, start: float, end: float) -> float | None:
+        """The probe's pieces per CPU ms between start and end over its median; None without a probe on
+        that CPU or with under 0.2 ms of CPU time for it then."""
+        windows = [w for w in self._windows.get(cpu, ()) if w[0] >= start and w[1] <= end]
+        cpu_ms = sum(w[3] for w in windows)
+        if cpu_ms < 0.2 or not self._median.get(cpu):
+            return None
+        return sum(w[2] for w in windows) / cpu_ms / self._median[cpu]
+
+
+def _read(path: Path) -> list[tuple[float, float, int, float]]:
+    """The probe's windows; a line cut short when the probe was ended is left out."""
+    windows = []
+    try:
+        text = path.read_text()
+    except OSError:
+        return windows
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 4:
+            windows.append((float(fields[0]), float(fields[1]), int(fields[2]), float(fields[3])))
+    return windows
