@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import signal
 import sys
 import traceback
@@ -60,12 +61,14 @@ def run_app(
     app.setOrganizationName("Convscope")
     from gui.main_window import MainWindow
 
+    signals = _CloseOnSignals()
     try:
         model = _user_session(*user_model) if user_model else None
         window = MainWindow(checkpoint, offer_restore=not screenshot and model is None and not follow, model=model)
     except (CheckpointError, UserModelError, BudgetError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    signals.window = window
     window.show()
     if follow and not window.runs.follow(follow) and screenshot:
         print(f"error: {window.error_text()}", file=sys.stderr)
@@ -74,27 +77,36 @@ def run_app(
     if screenshot:
         return _screenshot(app, window, screenshot)
     sys.excepthook = _report_to(window)
-    wake = _close_on_signals(window)  # noqa: F841 - kept alive while the app runs
     return app.exec()
 
 
-def _close_on_signals(window) -> QTimer:
+class _CloseOnSignals:
     """Ctrl-C or SIGTERM: stop training, autosave, exit cleanly. Python runs signal handlers only when
     it holds the interpreter, so a timer hands it control a few times a second while Qt waits.
 
     The handler runs between any two lines of Python, e.g. inside a view's paintEvent with its painter
     open, so it only asks the event loop to close: closing there destroyed the window under the painter
-    and the app died of a segmentation fault on exit (1 exit in 4-8 in the signal test)."""
+    and the app died of a segmentation fault on exit (1 exit in 4-8 in the signal test).
 
-    def close(_signum, _frame) -> None:
-        QTimer.singleShot(0, window, window.close_for_signal)
+    It is installed before the window is built, which may wait on the user (the restore-autosave
+    prompt). A signal then ends the app at once. That loses nothing: nothing has trained yet, and the
+    autosave that was offered stays as it was, offered again at the next launch (its slot's lock goes
+    with the process)."""
 
-    for number in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(number, close)
-    wake = QTimer()
-    wake.timeout.connect(lambda: None)
-    wake.start(200)
-    return wake
+    def __init__(self) -> None:
+        self.window = None
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self._on_signal)
+        self._wake = QTimer()
+        self._wake.timeout.connect(lambda: None)
+        self._wake.start(200)
+
+    def _on_signal(self, _signum, _frame) -> None:
+        if self.window is None:
+            print("interrupted before the window was up: nothing was changed", file=sys.stderr, flush=True)
+            sys.stdout.flush()
+            os._exit(0)  # inside Qt's nested loop of a prompt: no Python exception may cross it
+        QTimer.singleShot(0, self.window, self.window.close_for_signal)
 
 
 def _user_session(spec: str, shape_text: str, weights: str | None) -> ModelSession:

@@ -80,6 +80,53 @@ def test_killed_session_is_offered_and_restored_on_next_launch(qtbot, tmp_path, 
     assert SessionStore.crashed_slots(home / "autosave") == []  # a clean close is not offered again
 
 
+AT_THE_RESTORE_PROMPT = """
+import sys
+from PySide6.QtWidgets import QMessageBox
+import gui.app
+
+ask = QMessageBox.question
+
+
+def asking(*args, **kwargs):
+    print("asking", flush=True)
+    return ask(*args, **kwargs)  # waits on the user, as the real prompt does
+
+
+QMessageBox.question = staticmethod(asking)
+if __name__ == "__main__":
+    sys.exit(gui.app.run_app())
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["ctrl-c in the terminal", "sigterm"])
+def test_a_signal_at_the_restore_prompt_exits_at_once_and_the_session_is_offered_again(tmp_path, how):
+    home = tmp_path / "home"
+    launch_and_kill(home)
+    script = tmp_path / "app.py"
+    script.write_text(AT_THE_RESTORE_PROMPT)
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CONVSCOPE_HOME": str(home), "PYTHONPATH": str(ROOT),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    app = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        assert app.stdout.readline().strip() == "asking", app.stderr.read()
+        if how == "sigterm":
+            app.send_signal(signal.SIGTERM)
+        else:
+            os.killpg(app.pid, signal.SIGINT)  # the terminal signals the whole process group
+        code = app.wait(10)
+        stderr = app.stderr.read()
+    finally:
+        if app.poll() is None:
+            os.killpg(app.pid, signal.SIGKILL)
+    assert code == 0 and "Traceback" not in stderr, stderr
+    assert "interrupted before the window was up" in stderr
+    crashed = SessionStore.crashed_slots(home / "autosave")  # neither restored nor declined: offered next time
+    assert len(crashed) == 1 and crashed[0].load().checkpoint.history.steps[-1] == 9999
+
+
 def test_two_windows_keep_their_own_autosaves(qtbot, tmp_path, questions, monkeypatch):
     monkeypatch.setenv("CONVSCOPE_HOME", str(tmp_path / "home"))
     windows = []
