@@ -17,6 +17,7 @@ from core.session_store import INPUT_FILE, MARKER_FILE, SETTINGS_FILE, SessionSt
 from core.trainer import HistoryDelta
 from core.training_process import Progress, TrainingState
 from gui.main_window import MainWindow
+from tests.gui.app_process import app_process, interrupt
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -108,19 +109,9 @@ def test_a_signal_at_the_restore_prompt_exits_at_once_and_the_session_is_offered
     script.write_text(AT_THE_RESTORE_PROMPT)
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "CONVSCOPE_HOME": str(home), "PYTHONPATH": str(ROOT),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    app = subprocess.Popen([sys.executable, str(script)], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+    with app_process(script, ROOT, env) as app:
         assert app.stdout.readline().strip() == "asking", app.stderr.read()
-        if how == "sigterm":
-            app.send_signal(signal.SIGTERM)
-        else:
-            os.killpg(app.pid, signal.SIGINT)  # the terminal signals the whole process group
-        code = app.wait(10)
-        stderr = app.stderr.read()
-    finally:
-        if app.poll() is None:
-            os.killpg(app.pid, signal.SIGKILL)
+        code, stderr = interrupt(app, how, timeout=10)
     assert code == 0 and "Traceback" not in stderr, stderr
     assert "interrupted before the window was up" in stderr
     crashed = SessionStore.crashed_slots(home / "autosave")  # neither restored nor declined: offered next time

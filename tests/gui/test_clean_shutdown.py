@@ -21,6 +21,7 @@ from core.trainer import TrainConfig
 from core.training_process import TrainingJob, TrainingProcess, TrainingState
 from core.viewer_state import ViewerState
 from gui.training_coordinator import TrainingCoordinator
+from tests.gui.app_process import app_process, interrupt
 
 REPO = Path(__file__).resolve().parents[2]
 CYCLES = 100
@@ -227,29 +228,17 @@ if __name__ == "__main__":
 @pytest.mark.slow
 @pytest.mark.parametrize("how", ["ctrl-c in the terminal", "sigterm"])
 def test_ctrl_c_or_sigterm_stops_training_autosaves_and_exits_cleanly(tmp_path, how):
-    import signal as signals
-
     from core.session_store import SessionStore
 
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(REPO), "CONVSCOPE_HOME": str(tmp_path),
            "XDG_CONFIG_HOME": str(tmp_path / "config")}
     script = tmp_path / "app.py"
     script.write_text(INTERRUPT_WHILE_TRAINING)
-    process = subprocess.Popen([sys.executable, str(script)], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True, start_new_session=True)
-    try:
+    with app_process(script, REPO, env) as process:
         line = process.stdout.readline()
         assert line.startswith("training"), line + process.stderr.read()
         workers = [p for p in _children(process.pid)]
-        if how == "sigterm":
-            process.send_signal(signals.SIGTERM)
-        else:
-            os.killpg(process.pid, signals.SIGINT)  # the terminal signals the whole process group
-        code = process.wait(20)
-        stderr = process.stderr.read()
-    finally:
-        if process.poll() is None:
-            os.killpg(process.pid, signals.SIGKILL)
+        code, stderr = interrupt(process, how, timeout=20)
     assert code == 0, stderr
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr, stderr
     deadline = time.monotonic() + 5
