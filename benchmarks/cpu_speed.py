@@ -8,7 +8,7 @@ much CPU time it got. Pieces per CPU millisecond, against the probe's own median
 fast that CPU was running then (1.0 usual; 0.03 measured here during a 56 ms turn of the window).
 
 At the lowest priority a probe only takes a CPU nobody else wants; on a busy CPU it still gets a few
-slices, enough to measure the speed.
+slices, and measures the speed during those only: a CPU slow while the app held it can read as usual.
 """
 from __future__ import annotations
 

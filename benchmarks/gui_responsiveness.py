@@ -12,10 +12,10 @@ heartbeat with the window idle, same run. The action running when each long gap 
 where the GUI thread's time went during it (Linux schedstat): running, waiting for a core while runnable,
 or neither (asleep: waiting for the GIL, a lock or I/O); and how much CPU time the hypervisor took from
 the VM's CPUs meanwhile (steal, /proc/stat, in 10 ms steps), and how fast the CPU the GUI thread was on
-ran then, measured outside the app by a probe process pinned to each CPU (``cpu_speed``). A second
-figure is the longest block while that CPU ran at least MACHINE_USUAL of its usual speed, or was not
-measured: on this VM a probe once ran at 0.03x its usual speed through a 56 ms turn of the window, and
-the long turns are cheap code running many times slower than usual (see benchmarks/README.md).
+ran then, measured outside the app by a probe process pinned to each CPU (``cpu_speed``): on this VM a
+probe once ran at 0.03x its usual speed through a 56 ms turn of the window. The probe measures only the
+slices of the CPU it gets beside the GUI thread, so "usual speed" does not prove the CPU was never slow
+during the gap (see benchmarks/README.md).
 The driver's own helpers are imported before the window is built, and the modules first imported
 during the run are listed (``_uses_pyside``).
 
@@ -35,7 +35,6 @@ from _common import Figure, main_window, percentile, pump, report
 from cpu_speed import CpuSpeed
 
 TARGET_MS = 100.0
-MACHINE_USUAL = 0.5
 BEAT_MS = 5
 ACTION_INTERVAL_MS = 250
 
@@ -360,20 +359,15 @@ def main() -> None:
     qt_users = [name for name in imported if _uses_pyside(sys.modules.get(name))]
     print(f"modules first imported during the run: {len(imported)} ({', '.join(imported[:8]) or 'none'}); "
           f"of them using PySide6: {', '.join(qt_users) or 'none'}")
-    usual = [gap for gap in gaps if gap <= TARGET_MS / 2]
-    for rank, (gap, action, ran, waited, stolen, start, end, cpus) in enumerate(long):
+    for gap, action, ran, waited, stolen, start, end, cpus in long[:10]:
         speed = _slowest(speeds, cpus, start, end)
-        if speed is None or speed >= MACHINE_USUAL:  # unmeasured counts as usual: the probe got no CPU
-            usual.append(gap)
-        if rank < 10:
-            print(f"  {gap:7.1f} ms during {action}: the GUI thread ran {ran:.1f} ms, waited {waited:.1f} ms for a core; "
-                  f"the host took {stolen:.0f} ms of the CPUs; its CPU ran at "
-                  f"{'?' if speed is None else f'{speed:.2f}x'} its usual speed")
-    idle_text = f"idle window longest gap {max(idle, default=0):.1f} ms"
-    report(Figure("longest GUI-thread block over 300 random user actions", longest, "ms", idle_text,
-                  f"< {TARGET_MS:g} ms", longest < TARGET_MS))
-    report(Figure(f"the same, while the GUI thread's CPU ran at >= {MACHINE_USUAL:g}x its usual speed", max(usual), "ms",
-                  idle_text, f"< {TARGET_MS:g} ms", max(usual) < TARGET_MS))
+        print(f"  {gap:7.1f} ms during {action}: the GUI thread ran {ran:.1f} ms, waited {waited:.1f} ms for a core; "
+              f"the host took {stolen:.0f} ms of the CPUs; its CPU ran at "
+              f"{'? (the probe got none of it)' if speed is None else f'{speed:.2f}x'} its usual speed")
+    report(Figure(
+        "longest GUI-thread block over 300 random user actions", longest, "ms",
+        f"idle window longest gap {max(idle, default=0):.1f} ms", f"< {TARGET_MS:g} ms", longest < TARGET_MS,
+    ))
 
 
 def _slowest(speeds: CpuSpeed, cpus: set[int], start: float, end: float) -> float | None:
