@@ -1,14 +1,17 @@
 """How fast each CPU of this machine ran at every moment, measured by a probe process pinned to it.
 
 The GUI-thread benchmark's long turns were cheap code running many times slower than usual, with no
-page faults, no interrupts and no other runnable thread to account for it. A probe outside the app tells
-the app's slowness from the machine's: one process per CPU, pinned there at the lowest priority, runs
+page faults, no interrupts and no other runnable thread to account for it. A probe outside the app is
+meant to tell the app's slowness from the machine's: one process per CPU, pinned there, runs
 the same tiny piece of work in a loop and writes, for every 5 ms, how many pieces it finished and how
 much CPU time it got. Pieces per CPU millisecond, against the probe's own median over the run, is how
 fast that CPU was running then (1.0 usual; 0.03 measured here during a 56 ms turn of the window).
 
-At the lowest priority a probe only takes a CPU nobody else wants; on a busy CPU it still gets a few
+A probe runs at SCHED_IDLE, so it takes only a CPU nobody else wants; on a busy CPU it still gets a few
 slices, and measures the speed during those only: a CPU slow while the app held it can read as usual.
+The probes keep every CPU busy, and that perturbs the machine: on this VM the host then took both CPUs
+away for 24-35 ms at a time (steal), which an idle window shows as gaps of that length (2.8 ms without
+probes; one busy CPU alone did not do it). Use them to diagnose, not to measure.
 """
 from __future__ import annotations
 
@@ -23,7 +26,7 @@ WINDOW_S = 0.005
 _PROBE = """
 import os, signal, sys, time
 os.sched_setaffinity(0, {int(sys.argv[1])})
-os.nice(19)
+os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
 out = open(sys.argv[2], "w", buffering=1 << 16)
 signal.signal(signal.SIGTERM, lambda *_: (out.flush(), os._exit(0)))
 window, pieces, cpu = time.perf_counter(), 0, time.thread_time()

@@ -8,18 +8,20 @@ looking back, hovering units. Training runs whenever the actions leave it runnin
 
 A 5 ms precise heartbeat timer on the same thread measures how long the event loop was kept away: the
 longest gap between two beats, minus the beat interval, is the longest block. Baseline: the same
-heartbeat with the window idle, same run. The action running when each long gap happened is named, with
+heartbeat for IDLE_S with the window idle, same run; its long gaps (the action "idle") come with no
+user action and no training. The action running when each long gap happened is named, with
 where the GUI thread's time went during it (Linux schedstat): running, waiting for a core while runnable,
 or neither (asleep: waiting for the GIL, a lock or I/O); and how much CPU time the hypervisor took from
 the VM's CPUs meanwhile (steal, /proc/stat, in 10 ms steps), and how fast the CPU the GUI thread was on
-ran then, measured outside the app by a probe process pinned to each CPU (``cpu_speed``): on this VM a
-probe once ran at 0.03x its usual speed through a 56 ms turn of the window. The probe measures only the
-slices of the CPU it gets beside the GUI thread, so "usual speed" does not prove the CPU was never slow
-during the gap (see benchmarks/README.md).
+ran then, with ``--cpu-probes``: a probe process pinned to each CPU (``cpu_speed``). On this VM a probe
+once ran at 0.03x its usual speed through a 56 ms turn of the window. The probes are off by default
+because they perturb what is measured: keeping both CPUs busy, they made the host take the VM's CPUs
+away (steal) for 24-35 ms at a time, and the idle window's longest gap grew from 2.8 to 34 ms. A probe
+also measures only the slices of the CPU it gets beside the GUI thread (see benchmarks/README.md).
 The driver's own helpers are imported before the window is built, and the modules first imported
 during the run are listed (``_uses_pyside``).
 
-Run: .venv/bin/python benchmarks/gui_responsiveness.py [--actions 300] [--seed 0] [--dump-stalls FILE]
+Run: .venv/bin/python benchmarks/gui_responsiveness.py [--actions 300] [--seed 0] [--dump-stalls FILE] [--cpu-probes]
 """
 from __future__ import annotations
 
@@ -35,6 +37,7 @@ from _common import Figure, main_window, percentile, pump, report
 from cpu_speed import CpuSpeed
 
 TARGET_MS = 100.0
+IDLE_S = 10.0  # the baseline: the window shown, nothing done, only the heartbeat
 BEAT_MS = 5
 ACTION_INTERVAL_MS = 250
 
@@ -253,7 +256,8 @@ class HostSteal(_ProcFile):
         return int(total[8]) * self._ms_per_tick if len(total) > 8 else 0.0
 
 
-def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None) -> tuple[list[float], list[tuple]]:
+def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None,
+                   settle_s: float = 1.0) -> tuple[list[float], list[tuple]]:
     """Run `count` random actions; the gaps between beats (ms over the beat), for the long ones the
     action, how long the GUI thread ran and waited for a core and how much the host stole from the CPUs
     during the gap, when it began and ended, and the CPUs the GUI thread was on. With `stalls` (an open
@@ -300,7 +304,7 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None)
         deadline = time.perf_counter() + count * ACTION_INTERVAL_MS / 1000 * 3 + 60
         while done[0] < len(plan) and time.perf_counter() < deadline:
             pump(0.05)
-        pump(1.0)  # let the last files open and the last run settle
+        pump(settle_s)  # let the last files open and the last run settle; all there is with no actions
     finally:
         if stalls is not None:
             faulthandler.cancel_dump_traceback_later()
@@ -338,15 +342,18 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--dump-stalls", metavar="FILE", help=f"write every thread's Python stack to FILE whenever "
                         f"the GUI thread has been away {STALL_S * 1000:g} ms (a thread started at each beat: it slows the run)")
+    parser.add_argument("--cpu-probes", action="store_true", help="measure each CPU's speed with a probe process pinned "
+                        "to it (busy CPUs: it perturbs the run, see the docstring)")
     args = parser.parse_args()
     import numpy as np
 
     import tests.gui.user_actions  # noqa: F401  the driver's own helpers, loaded before the run: see _uses_pyside
 
-    with CpuSpeed() as speeds, tempfile.TemporaryDirectory() as folder, main_window() as window, \
+    with (CpuSpeed() if args.cpu_probes else nullcontext()) as speeds, tempfile.TemporaryDirectory() as folder, main_window() as window, \
             (open(args.dump_stalls, "w") if args.dump_stalls else nullcontext()) as stalls:
         files = make_files(Path(folder))
-        idle, _ = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed)
+        idle, idle_long = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed,
+                                         settle_s=IDLE_S)
         pump(3.0)
         loaded = set(sys.modules)
         gaps, long = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions,
@@ -359,19 +366,21 @@ def main() -> None:
     qt_users = [name for name in imported if _uses_pyside(sys.modules.get(name))]
     print(f"modules first imported during the run: {len(imported)} ({', '.join(imported[:8]) or 'none'}); "
           f"of them using PySide6: {', '.join(qt_users) or 'none'}")
-    for gap, action, ran, waited, stolen, start, end, cpus in long[:10]:
+    for gap, action, ran, waited, stolen, start, end, cpus in idle_long[:3] + long[:10]:
         speed = _slowest(speeds, cpus, start, end)
         print(f"  {gap:7.1f} ms during {action}: the GUI thread ran {ran:.1f} ms, waited {waited:.1f} ms for a core; "
-              f"the host took {stolen:.0f} ms of the CPUs; its CPU ran at "
-              f"{'? (the probe got none of it)' if speed is None else f'{speed:.2f}x'} its usual speed")
+              f"the host took {stolen:.0f} ms of the CPUs" + ("" if speeds is None else "; its CPU ran at " + (
+                  "? (the probe got none of it)" if speed is None else f"{speed:.2f}x") + " its usual speed"))
     report(Figure(
         "longest GUI-thread block over 300 random user actions", longest, "ms",
         f"idle window longest gap {max(idle, default=0):.1f} ms", f"< {TARGET_MS:g} ms", longest < TARGET_MS,
     ))
 
 
-def _slowest(speeds: CpuSpeed, cpus: set[int], start: float, end: float) -> float | None:
+def _slowest(speeds: CpuSpeed | None, cpus: set[int], start: float, end: float) -> float | None:
     """The slowest of the CPUs the GUI thread was on at the gap's two beats, as measured by their probes."""
+    if speeds is None:
+        return None
     measured = [speed for cpu in cpus if (speed := speeds.speed(cpu, start, end)) is not None]
     return min(measured, default=None)
 
