@@ -16,6 +16,7 @@ probes; one busy CPU alone did not do it). Use them to diagnose, not to measure.
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -51,7 +52,7 @@ class CpuSpeed:
     Where CPUs cannot be pinned (not Linux) there are no probes and every speed is None."""
 
     def __init__(self) -> None:
-        self._folder = Path(tempfile.mkdtemp(prefix="cpu-speed-"))
+        self._folder = tempfile.TemporaryDirectory(prefix="cpu-speed-")
         self._probes: dict[int, subprocess.Popen] = {}
         self._windows: dict[int, list[tuple[float, float, int, float]]] = {}
         self._median: dict[int, float] = {}
@@ -59,7 +60,7 @@ class CpuSpeed:
     def __enter__(self) -> "CpuSpeed":
         if hasattr(os, "sched_getaffinity"):
             for cpu in sorted(os.sched_getaffinity(0)):
-                self._probes[cpu] = subprocess.Popen([sys.executable, "-c", _PROBE, str(cpu), str(self._folder / f"{cpu}.txt")])
+                self._probes[cpu] = subprocess.Popen([sys.executable, "-c", _PROBE, str(cpu), self._log(cpu)])
         return self
 
     def __exit__(self, *exc) -> None:
@@ -67,16 +68,13 @@ class CpuSpeed:
             probe.terminate()
         for cpu, probe in self._probes.items():
             probe.wait()
-            self._windows[cpu] = _read(self._folder / f"{cpu}.txt")
-            rates = sorted(pieces / cpu_ms for _, _, pieces, cpu_ms in self._windows[cpu] if cpu_ms > 1.0)
-            self._median[cpu] = rates[len(rates) // 2] if rates else 0.0
-        for path in self._folder.iterdir():
-            path.unlink()
-        self._folder.rmdir()
+            self._windows[cpu] = _read(Path(self._log(cpu)))
+            rates = [pieces / cpu_ms for _, _, pieces, cpu_ms in self._windows[cpu] if cpu_ms > 1.0]
+            self._median[cpu] = statistics.median(rates) if rates else 0.0
+        self._folder.cleanup()
 
-    @property
-    def cpus(self) -> list[int]:
-        return sorted(self._probes)
+    def _log(self, cpu: int) -> str:
+        return os.path.join(self._folder.name, f"{cpu}.txt")
 
     def speed(self, cpu: int, start: float, end: float) -> float | None:
         """The probe's pieces per CPU ms between start and end over its median; None without a probe on

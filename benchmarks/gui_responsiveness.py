@@ -32,6 +32,7 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
+from typing import NamedTuple
 
 from _common import Figure, main_window, percentile, pump, report
 from cpu_speed import CpuSpeed
@@ -256,8 +257,22 @@ class HostSteal(_ProcFile):
         return int(total[8]) * self._ms_per_tick if len(total) > 8 else 0.0
 
 
-def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None,
-                   settle_s: float = 1.0) -> tuple[list[float], list[tuple]]:
+class Gap(NamedTuple):
+    """A long gap between beats: its length over the beat, the action then, the GUI thread's time on a
+    core and waiting for one, the host's steal, when it began and ended, and the GUI thread's CPUs."""
+
+    ms: float
+    action: str
+    ran: float
+    waited: float
+    stolen: float
+    start: float
+    end: float
+    cpus: frozenset[int]
+
+
+def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None, settle_s: float = 1.0,
+                   track_cpu: bool = False) -> tuple[list[float], list[Gap]]:
     """Run `count` random actions; the gaps between beats (ms over the beat), for the long ones the
     action, how long the GUI thread ran and waited for a core and how much the host stole from the CPUs
     during the gap, when it began and ended, and the CPUs the GUI thread was on. With `stalls` (an open
@@ -275,12 +290,13 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None,
     plan = [names[i] for i in rng.choice(len(names), size=count, p=p / p.sum())]
     beats: list[tuple[float, str, float, float, float, int]] = []
     current = ["idle"]
-    clock, host, where = ThreadClock(), HostSteal(), ThreadCpu()
+    clock, host = ThreadClock(), HostSteal()
+    where = ThreadCpu() if track_cpu else None  # only the CPU probes need it: no extra read per beat otherwise
     beat = QTimer()
     beat.setTimerType(Qt.TimerType.PreciseTimer)
     beat.setInterval(BEAT_MS)
     def on_beat() -> None:
-        beats.append((time.perf_counter(), current[0], *clock.read(), host.read(), where.read()))
+        beats.append((time.perf_counter(), current[0], *clock.read(), host.read(), where.read() if where else -1))
         if stalls is not None:
             faulthandler.dump_traceback_later(STALL_S, repeat=True, file=stalls)  # re-armed: a new watchdog
 
@@ -312,10 +328,11 @@ def heartbeat_gaps(window, actions: Actions, count: int, seed: int, stalls=None,
         beat.stop()
         clock.close()
         host.close()
-        where.close()
+        if where is not None:
+            where.close()
     gaps = [max(0.0, (b[0] - a[0]) * 1e3 - BEAT_MS) for a, b in zip(beats, beats[1:])]
-    long = sorted(((gap, b[1], b[2] - a[2], b[3] - a[3], b[4] - a[4], a[0], b[0], {a[5], b[5]})
-                   for gap, a, b in zip(gaps, beats, beats[1:]) if gap > TARGET_MS / 2), key=lambda g: g[0], reverse=True)
+    long = sorted((Gap(gap, b[1], b[2] - a[2], b[3] - a[3], b[4] - a[4], a[0], b[0], frozenset((a[5], b[5])))
+                   for gap, a, b in zip(gaps, beats, beats[1:]) if gap > TARGET_MS / 2), reverse=True)
     return gaps, long
 
 
@@ -353,11 +370,11 @@ def main() -> None:
             (open(args.dump_stalls, "w") if args.dump_stalls else nullcontext()) as stalls:
         files = make_files(Path(folder))
         idle, idle_long = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(1)), 0, args.seed,
-                                         settle_s=IDLE_S)
+                                         settle_s=IDLE_S, track_cpu=args.cpu_probes)
         pump(3.0)
         loaded = set(sys.modules)
         gaps, long = heartbeat_gaps(window, Actions(window, files, np.random.default_rng(args.seed)), args.actions,
-                                    args.seed, stalls)
+                                    args.seed, stalls, track_cpu=args.cpu_probes)
         window.coordinator.stop()
         imported = sorted(set(sys.modules) - loaded)
     longest = max(gaps)
@@ -366,23 +383,21 @@ def main() -> None:
     qt_users = [name for name in imported if _uses_pyside(sys.modules.get(name))]
     print(f"modules first imported during the run: {len(imported)} ({', '.join(imported[:8]) or 'none'}); "
           f"of them using PySide6: {', '.join(qt_users) or 'none'}")
-    for gap, action, ran, waited, stolen, start, end, cpus in idle_long[:3] + long[:10]:
-        speed = _slowest(speeds, cpus, start, end)
-        print(f"  {gap:7.1f} ms during {action}: the GUI thread ran {ran:.1f} ms, waited {waited:.1f} ms for a core; "
-              f"the host took {stolen:.0f} ms of the CPUs" + ("" if speeds is None else "; its CPU ran at " + (
-                  "? (the probe got none of it)" if speed is None else f"{speed:.2f}x") + " its usual speed"))
+    for gap in idle_long[:3] + long[:10]:
+        print(f"  {gap.ms:7.1f} ms during {gap.action}: the GUI thread ran {gap.ran:.1f} ms, waited {gap.waited:.1f} ms "
+              f"for a core; the host took {gap.stolen:.0f} ms of the CPUs{_speed_text(speeds, gap)}")
     report(Figure(
         "longest GUI-thread block over 300 random user actions", longest, "ms",
         f"idle window longest gap {max(idle, default=0):.1f} ms", f"< {TARGET_MS:g} ms", longest < TARGET_MS,
     ))
 
 
-def _slowest(speeds: CpuSpeed | None, cpus: set[int], start: float, end: float) -> float | None:
-    """The slowest of the CPUs the GUI thread was on at the gap's two beats, as measured by their probes."""
+def _speed_text(speeds: CpuSpeed | None, gap: Gap) -> str:
+    """With the probes: the slowest of the CPUs the GUI thread was on at the gap's two beats."""
     if speeds is None:
-        return None
-    measured = [speed for cpu in cpus if (speed := speeds.speed(cpu, start, end)) is not None]
-    return min(measured, default=None)
+        return ""
+    measured = [speed for cpu in gap.cpus if (speed := speeds.speed(cpu, gap.start, gap.end)) is not None]
+    return "; its CPU ran at " + (f"{min(measured):.2f}x" if measured else "? (the probe got none of it)") + " its usual speed"
 
 
 if __name__ == "__main__":
