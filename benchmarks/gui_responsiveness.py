@@ -32,10 +32,13 @@ import tempfile
 import time
 from contextlib import nullcontext
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from _common import Figure, main_window, percentile, pump, report
 from cpu_speed import CpuSpeed
+
+if TYPE_CHECKING:
+    import numpy as np
 
 TARGET_MS = 100.0
 IDLE_S = 10.0  # the baseline: the window shown, nothing done, only the heartbeat
@@ -45,7 +48,6 @@ ACTION_INTERVAL_MS = 250
 
 def make_files(folder: Path) -> dict[str, Path]:
     """A small digit, a 7000x7000 photo-like JPEG, and a TinyVGG checkpoint, as a user would drop them."""
-    import numpy as np
     import torch
     from PIL import Image
 
@@ -56,14 +58,7 @@ def make_files(folder: Path) -> dict[str, Path]:
 
     images, _ = mnist_subset_raw("test")
     Image.fromarray(255 - images[7]).save(folder / "digit.png")
-    rng = np.random.default_rng(0)
-    side = 7000
-    gradient = np.linspace(0, 255, side, dtype=np.float32)
-    photo = np.stack([np.add.outer(gradient, gradient) / 2, np.add.outer(gradient[::-1], gradient) / 2,
-                      np.full((side, side), 128, np.float32)], axis=-1)
-    photo += rng.normal(0, 20, (side, 1, 1)).astype(np.float32)
-    Image.fromarray(np.clip(photo, 0, 255).astype(np.uint8)).save(folder / "photo.jpg", quality=85)
-    del photo
+    Image.fromarray(_photo_pixels(7000)).save(folder / "photo.jpg", quality=85)
     torch.manual_seed(3)
     architecture = parse(PRESETS["tinyvgg"])
     save_checkpoint(folder / "tinyvgg.pt", Checkpoint(
@@ -72,6 +67,26 @@ def make_files(folder: Path) -> dict[str, Path]:
 
     return {"digit": folder / "digit.png", "photo": folder / "photo.jpg", "tinyvgg": folder / "tinyvgg.pt",
             "lenet": DEFAULT_CHECKPOINT}
+
+
+def _photo_pixels(side: int, band: int = 500) -> np.ndarray:
+    """Two diagonal gradients, a flat channel and a brightness that varies by row, made a band of rows at
+    a time: made whole in float32 it took 2 GB, and while the VM's host took that memory back the other
+    CPU ran slowly (a 5 ms loop there was held up to 115 ms while another process allocated and freed
+    1.5 GB; see benchmarks/README.md)."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    gradient = np.linspace(0, 255, side, dtype=np.float32)
+    brightness = rng.normal(0, 20, side).astype(np.float32)
+    pixels = np.empty((side, side, 3), np.uint8)
+    for top in range(0, side, band):
+        rows = slice(top, top + band)
+        photo = np.stack([np.add.outer(gradient[rows], gradient) / 2, np.add.outer(gradient[::-1][rows], gradient) / 2,
+                          np.full((len(gradient[rows]), side), 128, np.float32)], axis=-1)
+        photo += brightness[rows, np.newaxis, np.newaxis]
+        pixels[rows] = np.clip(photo, 0, 255)
+    return pixels
 
 
 class Actions:
