@@ -5,7 +5,10 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -38,6 +41,32 @@ def check_window_args(args: argparse.Namespace) -> str | None:
     return None
 
 
+@contextmanager
+def collection_paused() -> Iterator[None]:
+    """No garbage collection while start-up makes the objects that live as long as the app (about a
+    million: torch, Qt, pyqtgraph, the views' modules). Scanning them as they came took three full
+    collections (15, 43 and 81 ms) of a 1.8 s start; afterwards they are frozen, left out of every
+    later collection, as the built window is (``GuiThreadCollection.freeze_built``)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if was_enabled:
+            gc.enable()
+
+
+def import_window() -> Callable[..., int]:
+    """The window's modules, torch first (it must be imported before the QApplication exists), with
+    the collector paused; gives ``run_app``."""
+    with collection_paused():
+        import torch  # noqa: F401
+
+        from gui.app import run_app
+    return run_app
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command:
@@ -48,10 +77,7 @@ def main(argv: list[str] | None = None) -> int:
     if problem:
         print(f"error: {problem}", file=sys.stderr)
         return 2
-    import torch  # noqa: F401  (torch must be imported before the QApplication exists)
-
-    from gui.app import run_app
-
+    run_app = import_window()
     user_model = (args.model, args.input_shape, args.weights) if args.model else None
     return run_app(args.checkpoint, args.screenshot, user_model, args.follow)
 

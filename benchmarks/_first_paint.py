@@ -20,9 +20,12 @@ from pathlib import Path
 MAIN = Path(__file__).resolve().parent.parent / "main.py"
 sys.path.insert(0, str(MAIN.parent))
 
-# gui.app imports torch, then PySide6, as main.py does: importing PySide6 first would route every later
-# import through shiboken's import hook and make start-up look slower than it is.
-import gui.app  # noqa: E402
+# The window's modules, imported as main.py imports them (torch, then PySide6, with the garbage
+# collector paused): importing PySide6 first would route every later import through shiboken's import
+# hook and make start-up look slower than it is.
+from main import import_window  # noqa: E402
+
+import_window()
 from PySide6.QtCore import QEvent, QObject, QTimer  # noqa: E402
 from PySide6.QtWidgets import QApplication, QMainWindow  # noqa: E402
 

@@ -16,6 +16,7 @@ from core.checkpoint import CheckpointError
 from core.model_session import ModelSession
 from core.preprocess import identity_normalization
 from core.user_model import UserModelError, load_user_model, parse_shape
+from gui.main_window import MainWindow
 
 
 def keep_freed_memory_for_reuse() -> None:
@@ -59,8 +60,6 @@ def run_app(
     app = QApplication.instance() or QApplication(sys.argv)
     app.setApplicationName("Convscope")
     app.setOrganizationName("Convscope")
-    from gui.main_window import MainWindow
-
     signals = _CloseOnSignals()
     try:
         model = _user_session(*user_model) if user_model else None
