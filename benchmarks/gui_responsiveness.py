@@ -82,8 +82,8 @@ def _photo_pixels(side: int, band: int = 500) -> np.ndarray:
     pixels = np.empty((side, side, 3), np.uint8)
     for top in range(0, side, band):
         rows = slice(top, top + band)
-        photo = np.stack([np.add.outer(gradient[rows], gradient) / 2, np.add.outer(gradient[::-1][rows], gradient) / 2,
-                          np.full((len(gradient[rows]), side), 128, np.float32)], axis=-1)
+        down = np.add.outer(gradient[rows], gradient) / 2
+        photo = np.stack([down, np.add.outer(gradient[::-1][rows], gradient) / 2, np.full_like(down, 128)], axis=-1)
         photo += brightness[rows, np.newaxis, np.newaxis]
         pixels[rows] = np.clip(photo, 0, 255)
     return pixels
